@@ -75,3 +75,49 @@ impl HostedProvider for Provider {
         Box::pin(Provider::logs(self, target, since, tail, backend))
     }
 }
+
+/// Why the engine could not carry out a registry request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The provider still has resources and no cascade was asked for.
+    #[error("provider {provider:?} still has {count} resources")]
+    HasResources {
+        /// The provider.
+        provider: String,
+        /// How many resources it has.
+        count: u64,
+    },
+    /// Deleting a resource failed.
+    #[error("deleting resources of provider {provider:?} failed: {message}")]
+    DeleteFailed {
+        /// The provider.
+        provider: String,
+        /// What failed.
+        message: String,
+    },
+    /// The store failed.
+    #[error("store error: {0}")]
+    Store(String),
+}
+
+/// What the provider deployment side (push, build, deploy, delete of providers) needs from the
+/// lifecycle engine.
+pub trait ProviderRegistry: Send + Sync {
+    /// Hosts `provider`, replacing a hosted provider of the same name: its resource types are
+    /// listed by `GET /resources/types` and events of them are routed to it from now on.
+    fn register(&self, provider: Arc<dyn HostedProvider>);
+
+    /// Stops hosting the provider `name`; returns whether it was hosted.
+    fn unregister(&self, name: &str) -> bool;
+
+    /// The names of the hosted providers, sorted.
+    fn provider_names(&self) -> Vec<String>;
+
+    /// How many resources of the provider `name` exist.
+    fn resource_count(&self, name: &str) -> BoxFuture<'_, Result<u64, RegistryError>>;
+
+    /// Deletes every resource of the provider `name` (running each one's `on_delete` through
+    /// the provider while it is still hosted) and returns how many were deleted.
+    fn delete_resources(&self, name: &str) -> BoxFuture<'_, Result<u64, RegistryError>>;
+}
