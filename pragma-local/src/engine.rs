@@ -77,12 +77,23 @@ struct Snapshot {
     removed: bool,
 }
 
+/// A resource row: the resource, and the resolved config its provider last handled
+/// successfully (the `previous_config` of its next update).
+#[derive(Serialize, Deserialize)]
+struct StoredResource {
+    resource: RawResource,
+    #[serde(default)]
+    applied: Option<JsonObject>,
+}
+
 struct Entry {
     raw: RawResource,
+    applied: Option<JsonObject>,
     refs: Vec<String>,
     event: Option<OutboxEvent>,
     in_flight: bool,
     rerun: bool,
+    dispatched: Option<JsonObject>,
     watch: watch::Sender<Snapshot>,
 }
 
@@ -95,10 +106,12 @@ impl Entry {
         });
         Entry {
             raw,
+            applied: None,
             refs,
             event: None,
             in_flight: false,
             rerun: false,
+            dispatched: None,
             watch,
         }
     }
@@ -115,7 +128,11 @@ impl Entry {
         Op::PutResource {
             id: id.to_owned(),
             provider: self.raw.provider.clone(),
-            body: serde_json::to_string(&self.raw).unwrap_or_default(),
+            body: serde_json::to_string(&StoredResourceRef {
+                resource: &self.raw,
+                applied: self.applied.as_ref(),
+            })
+            .unwrap_or_default(),
         }
     }
 
@@ -129,6 +146,12 @@ impl Entry {
         ops.push(self.put(id));
         self.notify();
     }
+}
+
+#[derive(Serialize)]
+struct StoredResourceRef<'a> {
+    resource: &'a RawResource,
+    applied: Option<&'a JsonObject>,
 }
 
 fn put_event(resource_id: &str, event: &OutboxEvent) -> Op {
@@ -498,15 +521,17 @@ impl Engine {
     ) -> Result<Self, StoreError> {
         let mut state = State::default();
         for (id, body) in loaded.resources {
-            let raw: RawResource =
+            let stored: StoredResource =
                 serde_json::from_str(&body).map_err(|err| StoreError::Corrupt {
                     table: "resources",
                     key: id.clone(),
                     message: err.to_string(),
                 })?;
-            let refs = collect_refs(&raw).unwrap_or_default();
+            let refs = collect_refs(&stored.resource).unwrap_or_default();
             state.link(&id, &refs);
-            state.resources.insert(id, Entry::new(raw, refs));
+            let mut entry = Entry::new(stored.resource, refs);
+            entry.applied = stored.applied;
+            state.resources.insert(id, entry);
         }
         let mut ops = Change::new();
         for (id, body) in loaded.events {
@@ -782,6 +807,7 @@ impl Engine {
                 state.unlink(&id, &old.refs);
                 let mut entry = Entry::new(stored, refs.clone());
                 entry.watch = old.watch;
+                entry.applied = old.applied;
                 state.resources.insert(id.clone(), entry);
             } else {
                 state
@@ -916,11 +942,19 @@ impl Engine {
             (Err(_), EventType::Delete) => entry.raw.config.clone(),
             (Err(message), _) => return Err((event, message)),
         };
+        let previous_config = match (&event.event_type, &entry.applied, &event.previous_config) {
+            (EventType::Update, Some(applied), _) => Some(applied.clone()),
+            (EventType::Update, None, Some(previous)) => Some(
+                references::resolve(previous, &Lookups(state)).unwrap_or_else(|_| config.clone()),
+            ),
+            _ => None,
+        };
         let Some(entry) = state.resources.get_mut(id) else {
             return Ok(None);
         };
         entry.raw.lifecycle_state = LifecycleState::Processing;
         entry.raw.updated_at = Some(Timestamp::now());
+        entry.dispatched = Some(config.clone());
         self.inner.store.write(vec![entry.put(id)]);
         entry.notify();
         let request = DispatchRequest {
@@ -932,7 +966,7 @@ impl Engine {
                 outputs: entry.raw.provisioned.then(|| entry.raw.outputs.clone()),
                 tags: entry.raw.tags.clone(),
             },
-            previous_config: event.previous_config.clone(),
+            previous_config,
         };
         Ok(Some((request, event, entry.raw.provider.clone())))
     }
@@ -986,6 +1020,7 @@ impl Engine {
                             .as_ref()
                             .is_some_and(|previous| previous != &event.payload);
                     entry.raw.outputs = outputs;
+                    entry.applied = entry.dispatched.take();
                     entry.raw.lifecycle_state = LifecycleState::Ready;
                     entry.raw.error = None;
                     entry.raw.provisioned = true;
