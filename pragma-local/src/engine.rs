@@ -424,6 +424,23 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// An event ready to run.
+struct Run {
+    request: DispatchRequest,
+    event: OutboxEvent,
+    provider: String,
+}
+
+/// What preparing an event found.
+enum Prepared {
+    /// The resource or its event is gone.
+    Gone,
+    /// Dispatch it.
+    Run(Box<Run>),
+    /// A reference could not be resolved; the event fails with this message.
+    Unresolvable(Box<OutboxEvent>, String),
+}
+
 /// Who applies a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ApplyMode {
@@ -882,10 +899,19 @@ impl Engine {
             let mut state = self.lock();
             self.prepare(&mut state, &id)
         };
-        let (request, event, provider_name) = match prepared {
-            Ok(Some(prepared)) => prepared,
-            Ok(None) => return,
-            Err((event, message)) => {
+        let Run {
+            request,
+            event,
+            provider: provider_name,
+        } = match prepared {
+            Prepared::Run(run) => *run,
+            Prepared::Gone => {
+                if let Some(entry) = self.lock().resources.get_mut(&id) {
+                    entry.in_flight = false;
+                }
+                return;
+            }
+            Prepared::Unresolvable(event, message) => {
                 self.finish(&id, &event, Err((message, 1, false)));
                 return;
             }
@@ -924,23 +950,18 @@ impl Engine {
         self.finish(&id, &event, outcome);
     }
 
-    #[allow(clippy::type_complexity)]
-    fn prepare(
-        &self,
-        state: &mut State,
-        id: &str,
-    ) -> Result<Option<(DispatchRequest, OutboxEvent, String)>, (OutboxEvent, String)> {
+    fn prepare(&self, state: &mut State, id: &str) -> Prepared {
         let Some(entry) = state.resources.get(id) else {
-            return Ok(None);
+            return Prepared::Gone;
         };
         let Some(event) = entry.event.clone() else {
-            return Ok(None);
+            return Prepared::Gone;
         };
         let resolved = references::resolve(&entry.raw.config, &Lookups(state));
         let config = match (resolved, event.event_type) {
             (Ok(config), _) => config,
             (Err(_), EventType::Delete) => entry.raw.config.clone(),
-            (Err(message), _) => return Err((event, message)),
+            (Err(message), _) => return Prepared::Unresolvable(Box::new(event), message),
         };
         let previous_config = match (&event.event_type, &entry.applied, &event.previous_config) {
             (EventType::Update, Some(applied), _) => Some(applied.clone()),
@@ -950,7 +971,7 @@ impl Engine {
             _ => None,
         };
         let Some(entry) = state.resources.get_mut(id) else {
-            return Ok(None);
+            return Prepared::Gone;
         };
         entry.raw.lifecycle_state = LifecycleState::Processing;
         entry.raw.updated_at = Some(Timestamp::now());
@@ -968,7 +989,11 @@ impl Engine {
             },
             previous_config,
         };
-        Ok(Some((request, event, entry.raw.provider.clone())))
+        Prepared::Run(Box::new(Run {
+            request,
+            event,
+            provider: entry.raw.provider.clone(),
+        }))
     }
 
     fn finish(&self, id: &str, event: &OutboxEvent, outcome: Result<Value, (String, u32, bool)>) {
