@@ -27,4 +27,7 @@ pub use provider::{
 };
 pub use reference::{Dependency, Field, FieldRef, FieldReference};
 pub use resource::{Config, Outputs, Resource, ResourceType};
-pub use validate::{ConfigError, ConfigErrors};
+pub use validate::{ConfigError, ConfigErrors, Validate};
+
+#[doc(hidden)]
+pub use validate::derive_support as __derive_support;
