@@ -12,6 +12,7 @@
 //!   local platform, a worker process) drive it.
 
 mod context;
+mod harness;
 mod lifecycle;
 mod provider;
 mod reference;
@@ -21,6 +22,7 @@ mod validate;
 pub use context::{
     BackendError, BoxFuture, ChildResource, Context, RuntimeBackend, Subresource, WaitOutcome,
 };
+pub use harness::{HarnessError, HarnessErrorKind, HarnessEvent, HarnessResult, ProviderHarness};
 pub use lifecycle::{Lifecycle, LifecycleError};
 pub use provider::{
     DispatchError, DispatchRequest, Provider, ProviderError, Target, TypeCapabilities,
