@@ -334,3 +334,69 @@ impl Api {
         }
     }
 }
+
+/// The SDK client for a served platform, without credentials.
+pub fn client(server: &EphemeralServer) -> pragma_sdk::AsyncPragmaClient {
+    pragma_sdk::AsyncPragmaClient::builder()
+        .base_url(server.base_url())
+        .no_auth()
+        .build()
+        .unwrap()
+}
+
+/// A raw resource of the test provider.
+pub fn raw(
+    kind: &str,
+    name: &str,
+    config: Value,
+    state: pragma_sdk::models::LifecycleState,
+) -> pragma_sdk::models::RawResource {
+    let mut raw = pragma_sdk::models::RawResource::new("test", kind, name);
+    raw.config = config.as_object().cloned().unwrap_or_default();
+    raw.lifecycle_state = state;
+    raw
+}
+
+/// Polls through the client until `provider/resource/name` is in `state`; panics after five
+/// seconds.
+pub async fn wait_for(
+    client: &pragma_sdk::AsyncPragmaClient,
+    (provider, resource, name): (&str, &str, &str),
+    state: pragma_sdk::models::LifecycleState,
+) -> pragma_sdk::models::RawResource {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = client.get_resource(provider, resource, name).await;
+        if let Ok(raw) = &found {
+            if raw.lifecycle_state == state {
+                return raw.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "{name} did not become {state}: {found:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The first validation failure of a 422: its location (as strings), message and kind.
+pub fn first_violation(err: &pragma_sdk::Error) -> (Vec<String>, String, String) {
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(422), "{err}");
+    match err.detail() {
+        Some(pragma_sdk::models::ErrorDetail::Validation(errors)) => {
+            let first = &errors[0];
+            (
+                first.loc.iter().map(ToString::to_string).collect(),
+                first.msg.clone(),
+                first.kind.clone(),
+            )
+        }
+        other => panic!("expected validation errors, got {other:?}"),
+    }
+}
+
+/// The message of an error answer.
+pub fn message(err: &pragma_sdk::Error) -> String {
+    match err.detail() {
+        Some(detail) => detail.to_string(),
+        None => panic!("no detail in {err}"),
+    }
+}
