@@ -4,42 +4,44 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use common::{echo_id, resource, start, value_of, Api, Recorder};
-use pragma_sdk::models::EventType;
+use common::{client, echo_id, first_violation, raw, start, value_of, wait_for, Recorder};
+use pragma_sdk::models::{EventType, LifecycleState, RawResource};
 use serde_json::json;
+
+const PENDING: LifecycleState = LifecycleState::Pending;
+const DRAFT: LifecycleState = LifecycleState::Draft;
+const READY: LifecycleState = LifecycleState::Ready;
 
 #[tokio::test]
 async fn secret_values_and_dependency_markers_are_resolved() {
     let recorder = Arc::new(Recorder::default());
     let server = start(&recorder).await;
-    let api = Api::new(server.base_url());
-    let secret = json!({"provider": "pragma", "resource": "secret", "name": "creds",
-                        "config": {"data": {"password": "hunter2", "user": "admin"}},
-                        "lifecycle_state": "pending"});
-    assert_eq!(api.apply(secret).await.0, 200);
+    let client = client(&server);
+    let mut secret = RawResource::new("pragma", "secret", "creds");
+    secret.config = json!({"data": {"password": "hunter2", "user": "admin"}})
+        .as_object()
+        .cloned()
+        .unwrap();
+    secret.lifecycle_state = PENDING;
+    client.apply_resource(&secret).await.unwrap();
     let config = json!({
         "value": {"provider": "pragma", "resource": "secret", "name": "creds",
                   "field": "config.data.password"},
         "upstream": {"__dependency__": true, "provider": "pragma", "resource": "secret",
                      "name": "creds"}
     });
-    let (status, body) = api.apply(resource("echo", "app", config, "pending")).await;
-    assert_eq!(status, 200, "{body}");
-    let ready = api.wait_state(&echo_id("app"), "ready").await;
-    assert_eq!(ready["outputs"]["value"], "hunter2");
-    let secret = api
-        .wait_state("resource:pragma_secret_creds", "ready")
-        .await;
-    assert_eq!(secret["outputs"]["keys"], json!(["password", "user"]));
+    client.apply_resource(&raw("echo", "app", config, PENDING)).await.unwrap();
+    let ready = wait_for(&client, ("test", "echo", "app"), READY).await;
+    assert_eq!(ready.outputs["value"], "hunter2");
+    let secret = wait_for(&client, ("pragma", "secret", "creds"), READY).await;
+    assert_eq!(secret.outputs["keys"], json!(["password", "user"]));
     let call = &recorder.calls()[0];
     let upstream = call.upstream.as_ref().unwrap();
     assert_eq!(upstream["__dependency__"], true);
     assert_eq!(upstream["ref"]["name"], "creds");
-    assert_eq!(
-        upstream["ref"]["outputs"]["keys"],
-        json!(["password", "user"])
-    );
+    assert_eq!(upstream["ref"]["outputs"]["keys"], json!(["password", "user"]));
     server.shutdown().await;
 }
 
@@ -47,128 +49,86 @@ async fn secret_values_and_dependency_markers_are_resolved() {
 async fn a_missing_reference_or_a_cycle_is_refused() {
     let recorder = Arc::new(Recorder::default());
     let server = start(&recorder).await;
-    let api = Api::new(server.base_url());
-    let (status, body) = api
-        .apply(resource(
-            "echo",
-            "a",
-            json!({"value": value_of("ghost")}),
-            "pending",
-        ))
-        .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["detail"][0]["loc"], json!(["body", "config", "value"]));
-    assert!(body["detail"][0]["msg"]
-        .as_str()
-        .unwrap()
-        .contains("resource:test_echo_ghost"));
+    let client = client(&server);
+    let err = client
+        .apply_resource(&raw("echo", "a", json!({"value": value_of("ghost")}), PENDING))
+        .await
+        .unwrap_err();
+    let (loc, msg, _) = first_violation(&err);
+    assert_eq!(loc, vec!["body", "config", "value"]);
+    assert!(msg.contains("resource:test_echo_ghost"), "{msg}");
 
-    assert_eq!(
-        api.apply(resource("echo", "a", json!({}), "draft")).await.0,
-        200
-    );
-    assert_eq!(
-        api.apply(resource(
-            "echo",
-            "b",
-            json!({"value": value_of("a")}),
-            "draft"
-        ))
+    client.apply_resource(&raw("echo", "a", json!({}), DRAFT)).await.unwrap();
+    let b = raw("echo", "b", json!({"value": value_of("a")}), DRAFT);
+    client.apply_resource(&b).await.unwrap();
+    let c = raw("echo", "c", json!({"value": value_of("b")}), DRAFT);
+    client.apply_resource(&c).await.unwrap();
+    let err = client
+        .apply_resource(&raw("echo", "a", json!({"value": value_of("c")}), DRAFT))
         .await
-        .0,
-        200
-    );
-    assert_eq!(
-        api.apply(resource(
-            "echo",
-            "c",
-            json!({"value": value_of("b")}),
-            "draft"
-        ))
-        .await
-        .0,
-        200
-    );
-    let (status, body) = api
-        .apply(resource(
-            "echo",
-            "a",
-            json!({"value": value_of("c")}),
-            "draft",
-        ))
-        .await;
-    assert_eq!(status, 422, "{body}");
-    let msg = body["detail"][0]["msg"].as_str().unwrap();
+        .unwrap_err();
+    let (_, msg, _) = first_violation(&err);
     assert!(msg.contains("cycle"), "{msg}");
-    assert!(
-        msg.contains(&echo_id("b")) && msg.contains(&echo_id("c")),
-        "{msg}"
-    );
-    let (status, _) = api
-        .apply(resource(
-            "echo",
-            "a",
-            json!({"value": value_of("a")}),
-            "draft",
-        ))
-        .await;
-    assert_eq!(status, 422, "a resource cannot reference itself");
-    let (_, stored) = api.resource(&echo_id("a")).await;
-    assert_eq!(
-        stored["config"],
-        json!({}),
-        "a refused apply changes nothing"
-    );
+    assert!(msg.contains(&echo_id("b")) && msg.contains(&echo_id("c")), "{msg}");
+    let err = client
+        .apply_resource(&raw("echo", "a", json!({"value": value_of("a")}), DRAFT))
+        .await
+        .unwrap_err();
+    assert!(err.is_validation(), "a resource cannot reference itself");
+    let mut dependent = raw("echo", "d", json!({}), DRAFT);
+    dependent.dependencies = vec![pragma_sdk::models::ResourceReference::new("test", "echo", "zz")];
+    let err = client.apply_resource(&dependent).await.unwrap_err();
+    assert_eq!(first_violation(&err).0, vec!["body", "dependencies", "0"]);
+    let stored = client.get_resource("test", "echo", "a").await.unwrap();
+    assert!(stored.config.is_empty(), "a refused apply changes nothing");
     server.shutdown().await;
+}
+
+async fn wait_value(client: &pragma_sdk::AsyncPragmaClient, name: &str, value: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = client.get_resource("test", "echo", name).await.unwrap();
+        if found.outputs.get("value") == Some(&json!(value)) && found.lifecycle_state == READY {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{found:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]
 async fn an_update_propagates_down_a_chain_once_per_dependent() {
     let recorder = Arc::new(Recorder::default());
     let server = start(&recorder).await;
-    let api = Api::new(server.base_url());
-    assert_eq!(
-        api.apply(resource("echo", "n0", json!({"value": "v1"}), "pending"))
-            .await
-            .0,
-        200
-    );
+    let client = client(&server);
+    client
+        .apply_resource(&raw("echo", "n0", json!({"value": "v1"}), PENDING))
+        .await
+        .unwrap();
     for i in 1..5 {
         let config = json!({"value": value_of(&format!("n{}", i - 1))});
-        let (status, body) = api
-            .apply(resource("echo", &format!("n{i}"), config, "pending"))
-            .await;
-        assert_eq!(status, 200, "{body}");
+        let link = raw("echo", &format!("n{i}"), config, PENDING);
+        client.apply_resource(&link).await.unwrap();
     }
-    let tail = api.wait_state(&echo_id("n4"), "ready").await;
-    assert_eq!(tail["outputs"]["value"], "v1");
+    wait_value(&client, "n4", "v1").await;
 
-    assert_eq!(
-        api.apply(resource("echo", "n0", json!({"value": "v2"}), "pending"))
-            .await
-            .0,
-        200
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let (_, tail) = api.resource(&echo_id("n4")).await;
-        if tail["outputs"]["value"] == "v2" && tail["lifecycle_state"] == "ready" {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let (_, all) = api.get("/resources/").await;
-            panic!("{all:#}\n{:?}", recorder.calls());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    client
+        .apply_resource(&raw("echo", "n0", json!({"value": "v2"}), PENDING))
+        .await
+        .unwrap();
+    wait_value(&client, "n4", "v2").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     for i in 0..5 {
         let name = format!("n{i}");
-        assert_eq!(
-            recorder.count(EventType::Update, &name),
-            1,
-            "{name} updated once"
-        );
+        assert_eq!(recorder.count(EventType::Update, &name), 1, "{name} updated once");
     }
+    let update = recorder
+        .calls()
+        .into_iter()
+        .find(|c| c.name == "n3" && c.event == EventType::Update)
+        .unwrap();
+    assert_eq!(update.previous.as_deref(), Some("v1"), "previous config as last resolved");
+    assert_eq!(update.value, "v2");
     server.shutdown().await;
 }
 
@@ -176,68 +136,30 @@ async fn an_update_propagates_down_a_chain_once_per_dependent() {
 async fn a_diamond_updates_its_bottom_exactly_once() {
     let recorder = Arc::new(Recorder::default());
     let server = start(&recorder).await;
-    let api = Api::new(server.base_url());
-    assert_eq!(
-        api.apply(resource("echo", "top", json!({"value": "v1"}), "pending"))
-            .await
-            .0,
-        200
-    );
+    let client = client(&server);
+    client
+        .apply_resource(&raw("echo", "top", json!({"value": "v1"}), PENDING))
+        .await
+        .unwrap();
     for side in ["left", "right"] {
-        let (status, _) = api
-            .apply(resource(
-                "echo",
-                side,
-                json!({"value": value_of("top")}),
-                "pending",
-            ))
-            .await;
-        assert_eq!(status, 200);
+        let config = json!({"value": value_of("top")});
+        client.apply_resource(&raw("echo", side, config, PENDING)).await.unwrap();
     }
-    let bottom = json!({
-        "value": value_of("left"),
-        "upstream": value_of("right"),
-    });
-    assert_eq!(
-        api.apply(resource("echo", "bottom", bottom, "pending"))
-            .await
-            .0,
-        200
-    );
-    api.wait_state(&echo_id("bottom"), "ready").await;
+    let bottom = json!({"value": value_of("left"), "upstream": value_of("right")});
+    client.apply_resource(&raw("echo", "bottom", bottom, PENDING)).await.unwrap();
+    wait_value(&client, "bottom", "v1").await;
     assert_eq!(recorder.count(EventType::Create, "bottom"), 1);
 
-    assert_eq!(
-        api.apply(resource("echo", "top", json!({"value": "v2"}), "pending"))
-            .await
-            .0,
-        200
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while recorder.count(EventType::Update, "bottom") == 0 {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let bottom = api.wait_state(&echo_id("bottom"), "ready").await;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert_eq!(bottom["outputs"]["value"], "v2");
+    client
+        .apply_resource(&raw("echo", "top", json!({"value": "v2"}), PENDING))
+        .await
+        .unwrap();
+    wait_value(&client, "bottom", "v2").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(recorder.count(EventType::Update, "left"), 1);
     assert_eq!(recorder.count(EventType::Update, "right"), 1);
-    assert_eq!(
-        recorder.count(EventType::Update, "bottom"),
-        1,
-        "{:?}",
-        recorder.calls()
-    );
-    let last = recorder
-        .calls()
-        .into_iter()
-        .rfind(|c| c.name == "bottom")
-        .unwrap();
-    assert_eq!(
-        last.upstream.unwrap()["resolved_value"],
-        "v2",
-        "both sides were ready first"
-    );
+    assert_eq!(recorder.count(EventType::Update, "bottom"), 1, "{:?}", recorder.calls());
+    let last = recorder.calls().into_iter().rfind(|c| c.name == "bottom").unwrap();
+    assert_eq!(last.upstream.unwrap()["resolved_value"], "v2", "both sides were ready first");
     server.shutdown().await;
 }
