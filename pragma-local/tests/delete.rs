@@ -5,28 +5,28 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{echo_id, resource, start, value_of, Api, Recorder};
-use pragma_sdk::models::EventType;
+use common::{client, echo_id, first_violation, raw, start, value_of, wait_for, Recorder};
+use pragma_sdk::models::{EventType, LifecycleState};
 use serde_json::json;
+
+const PENDING: LifecycleState = LifecycleState::Pending;
+const READY: LifecycleState = LifecycleState::Ready;
 
 #[tokio::test]
 async fn deleting_an_owner_deletes_its_subresources_first() {
     let recorder = Arc::new(Recorder::default());
     let server = start(&recorder).await;
-    let api = Api::new(server.base_url());
-    let (status, body) = api
-        .apply(resource("parent", "p", json!({}), "pending"))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let parent = api.wait_state("resource:test_parent_p", "ready").await;
-    assert_eq!(parent["outputs"]["value"], "child of p");
-    let child = api.wait_state(&echo_id("p-child"), "ready").await;
-    assert_eq!(child["owner_references"][0]["name"], "p");
+    let client = client(&server);
+    client.apply_resource(&raw("parent", "p", json!({}), PENDING)).await.unwrap();
+    let parent = wait_for(&client, ("test", "parent", "p"), READY).await;
+    assert_eq!(parent.outputs["value"], "child of p");
+    let child = wait_for(&client, ("test", "echo", "p-child"), READY).await;
+    assert_eq!(child.owner_references[0].name, "p");
 
-    let (status, body) = api.delete("/resources/resource:test_parent_p").await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(api.resource(&echo_id("p-child")).await.0, 404);
-    assert_eq!(api.resource("resource:test_parent_p").await.0, 404);
+    let deleted = client.delete_resource("test", "parent", "p").await.unwrap();
+    assert_eq!(deleted.unwrap().name, "p");
+    assert!(client.get_resource("test", "echo", "p-child").await.unwrap_err().is_not_found());
+    assert!(client.get_resource("test", "parent", "p").await.unwrap_err().is_not_found());
     let deletes: Vec<String> = recorder
         .calls()
         .into_iter()
@@ -41,47 +41,25 @@ async fn deleting_an_owner_deletes_its_subresources_first() {
 async fn a_referenced_resource_is_not_deleted() {
     let recorder = Arc::new(Recorder::default());
     let server = start(&recorder).await;
-    let api = Api::new(server.base_url());
-    assert_eq!(
-        api.apply(resource("echo", "base", json!({"value": "x"}), "pending"))
-            .await
-            .0,
-        200
-    );
+    let client = client(&server);
+    client
+        .apply_resource(&raw("echo", "base", json!({"value": "x"}), PENDING))
+        .await
+        .unwrap();
     let user = json!({"value": value_of("base")});
-    assert_eq!(
-        api.apply(resource("echo", "user", user, "pending")).await.0,
-        200
-    );
-    api.wait_state(&echo_id("user"), "ready").await;
+    client.apply_resource(&raw("echo", "user", user, PENDING)).await.unwrap();
+    wait_for(&client, ("test", "echo", "user"), READY).await;
 
-    let (status, body) = api.delete(&format!("/resources/{}", echo_id("base"))).await;
-    assert_eq!(status, 409);
-    assert!(
-        body["detail"].as_str().unwrap().contains(&echo_id("user")),
-        "{body}"
-    );
-    assert_eq!(api.resource(&echo_id("base")).await.0, 200);
+    let err = client.delete_resource("test", "echo", "base").await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert!(common::message(&err).contains(&echo_id("user")), "{err}");
+    assert!(client.get_resource("test", "echo", "base").await.is_ok());
     assert_eq!(recorder.count(EventType::Delete, "base"), 0);
 
-    assert_eq!(
-        api.delete(&format!("/resources/{}", echo_id("user")))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        api.delete(&format!("/resources/{}", echo_id("base")))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        api.delete(&format!("/resources/{}", echo_id("base")))
-            .await
-            .0,
-        404
-    );
+    client.delete_resource("test", "echo", "user").await.unwrap();
+    client.delete_resource("test", "echo", "base").await.unwrap();
+    let err = client.delete_resource("test", "echo", "base").await.unwrap_err();
+    assert!(err.is_not_found());
     server.shutdown().await;
 }
 
@@ -89,23 +67,25 @@ async fn a_referenced_resource_is_not_deleted() {
 async fn deleting_all_resources_of_a_provider_through_the_registry() {
     let recorder = Arc::new(Recorder::default());
     let server = start(&recorder).await;
-    let api = Api::new(server.base_url());
-    assert_eq!(
-        api.apply(resource("echo", "a", json!({"value": "x"}), "pending"))
-            .await
-            .0,
-        200
-    );
+    let client = client(&server);
+    client
+        .apply_resource(&raw("echo", "a", json!({"value": "x"}), PENDING))
+        .await
+        .unwrap();
     let b = json!({"value": value_of("a")});
-    assert_eq!(api.apply(resource("echo", "b", b, "pending")).await.0, 200);
-    api.wait_state(&echo_id("b"), "ready").await;
+    client.apply_resource(&raw("echo", "b", b, PENDING)).await.unwrap();
+    wait_for(&client, ("test", "echo", "b"), READY).await;
     let registry = server.platform().registry();
     assert_eq!(registry.resource_count("test").await.unwrap(), 2);
     assert_eq!(registry.delete_resources("test").await.unwrap(), 2);
     assert_eq!(registry.resource_count("test").await.unwrap(), 0);
+    assert_eq!(recorder.count(EventType::Delete, "a"), 1);
     assert!(registry.unregister("test"));
-    let (status, body) = api.apply(resource("echo", "a", json!({}), "pending")).await;
-    assert_eq!(status, 422);
-    assert_eq!(body["detail"][0]["loc"], json!(["body", "provider"]));
+    assert_eq!(registry.provider_names(), vec!["pragma"]);
+    let err = client
+        .apply_resource(&raw("echo", "a", json!({}), PENDING))
+        .await
+        .unwrap_err();
+    assert_eq!(first_violation(&err).0, vec!["body", "provider"]);
     server.shutdown().await;
 }
