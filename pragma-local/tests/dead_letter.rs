@@ -32,7 +32,11 @@ async fn retries_end_in_a_dead_letter_that_can_be_retried() {
     assert_eq!(dead.len(), 1);
     let event = &dead[0];
     assert_eq!(
-        (event.provider.as_str(), event.resource_type.as_str(), event.resource_name.as_str()),
+        (
+            event.provider.as_str(),
+            event.resource_type.as_str(),
+            event.resource_name.as_str()
+        ),
         ("test", "flaky", "f")
     );
     assert_eq!(event.event_type, EventType::Create);
@@ -41,19 +45,36 @@ async fn retries_end_in_a_dead_letter_that_can_be_retried() {
     assert!(event.error_message.contains("backend unavailable"));
     let one = client.get_dead_letter_event(&event.event_id).await.unwrap();
     assert_eq!(&one, event);
-    assert!(client.list_dead_letter_events(Some("other")).await.unwrap().is_empty());
+    assert!(client
+        .list_dead_letter_events(Some("other"))
+        .await
+        .unwrap()
+        .is_empty());
 
-    let queued = client.retry_dead_letter_event(&event.event_id).await.unwrap();
+    let queued = client
+        .retry_dead_letter_event(&event.event_id)
+        .await
+        .unwrap();
     assert_eq!(queued.event_id, event.event_id);
     assert_eq!(queued.event_type, EventType::Create);
     assert_eq!(queued.status, OutboxStatus::Pending);
     let ready = wait_for(&client, f, LifecycleState::Ready).await;
     assert_eq!(ready.outputs["value"], "v");
     assert!(ready.error.is_none());
-    assert!(client.list_dead_letter_events(None).await.unwrap().is_empty());
-    let err = client.get_dead_letter_event(&event.event_id).await.unwrap_err();
+    assert!(client
+        .list_dead_letter_events(None)
+        .await
+        .unwrap()
+        .is_empty());
+    let err = client
+        .get_dead_letter_event(&event.event_id)
+        .await
+        .unwrap_err();
     assert!(err.is_not_found());
-    let err = client.retry_dead_letter_event(&event.event_id).await.unwrap_err();
+    let err = client
+        .retry_dead_letter_event(&event.event_id)
+        .await
+        .unwrap_err();
     assert!(err.is_not_found());
     server.shutdown().await;
 }
@@ -65,7 +86,10 @@ async fn bulk_retry_and_delete_of_dead_letters() {
     let server = start(&recorder).await;
     let client = client(&server);
     for name in ["x", "y"] {
-        client.apply_resource(&raw("flaky", name, json!({}), PENDING)).await.unwrap();
+        client
+            .apply_resource(&raw("flaky", name, json!({}), PENDING))
+            .await
+            .unwrap();
         wait_for(&client, ("test", "flaky", name), LifecycleState::Failed).await;
     }
     assert_eq!(client.list_dead_letter_events(None).await.unwrap().len(), 2);
@@ -84,7 +108,11 @@ async fn bulk_retry_and_delete_of_dead_letters() {
     let first = dead[0].event_id.clone();
 
     let api = Api::new(server.base_url());
-    assert_eq!(api.delete("/ops/dead-letter").await.0, 400, "all or provider is required");
+    assert_eq!(
+        api.delete("/ops/dead-letter").await.0,
+        400,
+        "all or provider is required"
+    );
     client.delete_dead_letter_event(&first).await.unwrap();
     client.delete_dead_letter_event(&first).await.unwrap();
     let deleted = client
@@ -92,8 +120,18 @@ async fn bulk_retry_and_delete_of_dead_letters() {
         .await
         .unwrap();
     assert_eq!(deleted, 1);
-    assert_eq!(client.delete_dead_letter_events(DeadLetterScope::All).await.unwrap(), 0);
+    assert_eq!(
+        client
+            .delete_dead_letter_events(DeadLetterScope::All)
+            .await
+            .unwrap(),
+        0
+    );
     let x = client.get_resource("test", "flaky", "x").await.unwrap();
-    assert_eq!(x.lifecycle_state, LifecycleState::Failed, "discarding leaves the resource");
+    assert_eq!(
+        x.lifecycle_state,
+        LifecycleState::Failed,
+        "discarding leaves the resource"
+    );
     server.shutdown().await;
 }

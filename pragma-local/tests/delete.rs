@@ -17,7 +17,10 @@ async fn deleting_an_owner_deletes_its_subresources_first() {
     let recorder = Arc::new(Recorder::default());
     let server = start(&recorder).await;
     let client = client(&server);
-    client.apply_resource(&raw("parent", "p", json!({}), PENDING)).await.unwrap();
+    client
+        .apply_resource(&raw("parent", "p", json!({}), PENDING))
+        .await
+        .unwrap();
     let parent = wait_for(&client, ("test", "parent", "p"), READY).await;
     assert_eq!(parent.outputs["value"], "child of p");
     let child = wait_for(&client, ("test", "echo", "p-child"), READY).await;
@@ -25,8 +28,16 @@ async fn deleting_an_owner_deletes_its_subresources_first() {
 
     let deleted = client.delete_resource("test", "parent", "p").await.unwrap();
     assert_eq!(deleted.unwrap().name, "p");
-    assert!(client.get_resource("test", "echo", "p-child").await.unwrap_err().is_not_found());
-    assert!(client.get_resource("test", "parent", "p").await.unwrap_err().is_not_found());
+    assert!(client
+        .get_resource("test", "echo", "p-child")
+        .await
+        .unwrap_err()
+        .is_not_found());
+    assert!(client
+        .get_resource("test", "parent", "p")
+        .await
+        .unwrap_err()
+        .is_not_found());
     let deletes: Vec<String> = recorder
         .calls()
         .into_iter()
@@ -47,18 +58,33 @@ async fn a_referenced_resource_is_not_deleted() {
         .await
         .unwrap();
     let user = json!({"value": value_of("base")});
-    client.apply_resource(&raw("echo", "user", user, PENDING)).await.unwrap();
+    client
+        .apply_resource(&raw("echo", "user", user, PENDING))
+        .await
+        .unwrap();
     wait_for(&client, ("test", "echo", "user"), READY).await;
 
-    let err = client.delete_resource("test", "echo", "base").await.unwrap_err();
+    let err = client
+        .delete_resource("test", "echo", "base")
+        .await
+        .unwrap_err();
     assert!(err.is_conflict(), "{err}");
     assert!(common::message(&err).contains(&echo_id("user")), "{err}");
     assert!(client.get_resource("test", "echo", "base").await.is_ok());
     assert_eq!(recorder.count(EventType::Delete, "base"), 0);
 
-    client.delete_resource("test", "echo", "user").await.unwrap();
-    client.delete_resource("test", "echo", "base").await.unwrap();
-    let err = client.delete_resource("test", "echo", "base").await.unwrap_err();
+    client
+        .delete_resource("test", "echo", "user")
+        .await
+        .unwrap();
+    client
+        .delete_resource("test", "echo", "base")
+        .await
+        .unwrap();
+    let err = client
+        .delete_resource("test", "echo", "base")
+        .await
+        .unwrap_err();
     assert!(err.is_not_found());
     server.shutdown().await;
 }
@@ -73,7 +99,10 @@ async fn deleting_all_resources_of_a_provider_through_the_registry() {
         .await
         .unwrap();
     let b = json!({"value": value_of("a")});
-    client.apply_resource(&raw("echo", "b", b, PENDING)).await.unwrap();
+    client
+        .apply_resource(&raw("echo", "b", b, PENDING))
+        .await
+        .unwrap();
     wait_for(&client, ("test", "echo", "b"), READY).await;
     let registry = server.platform().registry();
     assert_eq!(registry.resource_count("test").await.unwrap(), 2);

@@ -19,7 +19,12 @@ async fn full_lifecycle_create_update_delete() {
     let client = client(&server);
 
     let applied = client
-        .apply_resource(&raw("echo", "one", json!({"value": "v1"}), LifecycleState::Pending))
+        .apply_resource(&raw(
+            "echo",
+            "one",
+            json!({"value": "v1"}),
+            LifecycleState::Pending,
+        ))
         .await
         .unwrap();
     assert_eq!(applied.lifecycle_state, LifecycleState::Pending);
@@ -32,7 +37,12 @@ async fn full_lifecycle_create_update_delete() {
     assert!(ready.created_at.is_some());
 
     client
-        .apply_resource(&raw("echo", "one", json!({"value": "v2"}), LifecycleState::Pending))
+        .apply_resource(&raw(
+            "echo",
+            "one",
+            json!({"value": "v2"}),
+            LifecycleState::Pending,
+        ))
         .await
         .unwrap();
     let ready = wait_for(&client, ONE, LifecycleState::Ready).await;
@@ -43,30 +53,44 @@ async fn full_lifecycle_create_update_delete() {
     assert_eq!(calls[1].previous.as_deref(), Some("v1"));
     assert_eq!(calls[1].value, "v2");
 
-    let status = client.get_resource_status("test", "echo", "one").await.unwrap();
+    let status = client
+        .get_resource_status("test", "echo", "one")
+        .await
+        .unwrap();
     assert_eq!(status.resource_id, echo_id("one"));
     assert_eq!(status.lifecycle_state, LifecycleState::Ready);
     assert_eq!(status.error, None);
-    let health = client.get_resource_health("test", "echo", "one").await.unwrap();
+    let health = client
+        .get_resource_health("test", "echo", "one")
+        .await
+        .unwrap();
     assert_eq!(health.status, HealthStatus::Healthy);
     let logs = client
         .get_resource_logs("test", "echo", "one", None, Some(10))
         .await
         .unwrap_err();
-    assert!(logs.is_not_found(), "logs are not supported by the type: {logs}");
+    assert!(
+        logs.is_not_found(),
+        "logs are not supported by the type: {logs}"
+    );
 
     let api = Api::new(server.base_url());
     let (status, _) = api
         .get(&format!("/resources/{}/logs?follow=true", echo_id("one")))
         .await;
     assert_eq!(status, 422, "following logs is refused");
-    let (status, _) = api.get(&format!("/resources/{}/logs?tail=0", echo_id("one"))).await;
+    let (status, _) = api
+        .get(&format!("/resources/{}/logs?tail=0", echo_id("one")))
+        .await;
     assert_eq!(status, 422);
 
     let deleted = client.delete_resource("test", "echo", "one").await.unwrap();
     assert_eq!(deleted.map(|r| r.name), Some("one".to_owned()));
     assert_eq!(recorder.count(EventType::Delete, "one"), 1);
-    let gone = client.get_resource("test", "echo", "one").await.unwrap_err();
+    let gone = client
+        .get_resource("test", "echo", "one")
+        .await
+        .unwrap_err();
     assert!(gone.is_not_found());
     server.shutdown().await;
 }
@@ -130,7 +154,8 @@ async fn listing_filters_by_provider_type_and_every_tag() {
         body.tags = Some(tags.into_iter().map(str::to_owned).collect());
         client.apply_resource(&body).await.unwrap();
     }
-    let names = |list: Vec<RawResource>| -> Vec<String> { list.into_iter().map(|r| r.name).collect() };
+    let names =
+        |list: Vec<RawResource>| -> Vec<String> { list.into_iter().map(|r| r.name).collect() };
     let all = client.list_resources(&ListFilter::new()).await.unwrap();
     assert_eq!(names(all), vec!["a", "b", "c"]);
     let tagged = client
@@ -154,7 +179,10 @@ async fn listing_filters_by_provider_type_and_every_tag() {
         .iter()
         .map(|t| format!("{}/{}", t.provider, t.resource))
         .collect();
-    assert_eq!(listed, vec!["pragma/secret", "test/echo", "test/flaky", "test/parent"]);
+    assert_eq!(
+        listed,
+        vec!["pragma/secret", "test/echo", "test/flaky", "test/parent"]
+    );
     let secret = client.list_resource_types(Some("pragma")).await.unwrap();
     assert!(secret[0].schema["properties"]["data"].is_object());
     assert!(secret[0].outputs_schema["properties"]["keys"].is_object());

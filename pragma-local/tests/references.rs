@@ -32,7 +32,10 @@ async fn secret_values_and_dependency_markers_are_resolved() {
         "upstream": {"__dependency__": true, "provider": "pragma", "resource": "secret",
                      "name": "creds"}
     });
-    client.apply_resource(&raw("echo", "app", config, PENDING)).await.unwrap();
+    client
+        .apply_resource(&raw("echo", "app", config, PENDING))
+        .await
+        .unwrap();
     let ready = wait_for(&client, ("test", "echo", "app"), READY).await;
     assert_eq!(ready.outputs["value"], "hunter2");
     let secret = wait_for(&client, ("pragma", "secret", "creds"), READY).await;
@@ -41,7 +44,10 @@ async fn secret_values_and_dependency_markers_are_resolved() {
     let upstream = call.upstream.as_ref().unwrap();
     assert_eq!(upstream["__dependency__"], true);
     assert_eq!(upstream["ref"]["name"], "creds");
-    assert_eq!(upstream["ref"]["outputs"]["keys"], json!(["password", "user"]));
+    assert_eq!(
+        upstream["ref"]["outputs"]["keys"],
+        json!(["password", "user"])
+    );
     server.shutdown().await;
 }
 
@@ -51,14 +57,22 @@ async fn a_missing_reference_or_a_cycle_is_refused() {
     let server = start(&recorder).await;
     let client = client(&server);
     let err = client
-        .apply_resource(&raw("echo", "a", json!({"value": value_of("ghost")}), PENDING))
+        .apply_resource(&raw(
+            "echo",
+            "a",
+            json!({"value": value_of("ghost")}),
+            PENDING,
+        ))
         .await
         .unwrap_err();
     let (loc, msg, _) = first_violation(&err);
     assert_eq!(loc, vec!["body", "config", "value"]);
     assert!(msg.contains("resource:test_echo_ghost"), "{msg}");
 
-    client.apply_resource(&raw("echo", "a", json!({}), DRAFT)).await.unwrap();
+    client
+        .apply_resource(&raw("echo", "a", json!({}), DRAFT))
+        .await
+        .unwrap();
     let b = raw("echo", "b", json!({"value": value_of("a")}), DRAFT);
     client.apply_resource(&b).await.unwrap();
     let c = raw("echo", "c", json!({"value": value_of("b")}), DRAFT);
@@ -69,14 +83,19 @@ async fn a_missing_reference_or_a_cycle_is_refused() {
         .unwrap_err();
     let (_, msg, _) = first_violation(&err);
     assert!(msg.contains("cycle"), "{msg}");
-    assert!(msg.contains(&echo_id("b")) && msg.contains(&echo_id("c")), "{msg}");
+    assert!(
+        msg.contains(&echo_id("b")) && msg.contains(&echo_id("c")),
+        "{msg}"
+    );
     let err = client
         .apply_resource(&raw("echo", "a", json!({"value": value_of("a")}), DRAFT))
         .await
         .unwrap_err();
     assert!(err.is_validation(), "a resource cannot reference itself");
     let mut dependent = raw("echo", "d", json!({}), DRAFT);
-    dependent.dependencies = vec![pragma_sdk::models::ResourceReference::new("test", "echo", "zz")];
+    dependent.dependencies = vec![pragma_sdk::models::ResourceReference::new(
+        "test", "echo", "zz",
+    )];
     let err = client.apply_resource(&dependent).await.unwrap_err();
     assert_eq!(first_violation(&err).0, vec!["body", "dependencies", "0"]);
     let stored = client.get_resource("test", "echo", "a").await.unwrap();
@@ -120,14 +139,22 @@ async fn an_update_propagates_down_a_chain_once_per_dependent() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     for i in 0..5 {
         let name = format!("n{i}");
-        assert_eq!(recorder.count(EventType::Update, &name), 1, "{name} updated once");
+        assert_eq!(
+            recorder.count(EventType::Update, &name),
+            1,
+            "{name} updated once"
+        );
     }
     let update = recorder
         .calls()
         .into_iter()
         .find(|c| c.name == "n3" && c.event == EventType::Update)
         .unwrap();
-    assert_eq!(update.previous.as_deref(), Some("v1"), "previous config as last resolved");
+    assert_eq!(
+        update.previous.as_deref(),
+        Some("v1"),
+        "previous config as last resolved"
+    );
     assert_eq!(update.value, "v2");
     server.shutdown().await;
 }
@@ -143,10 +170,16 @@ async fn a_diamond_updates_its_bottom_exactly_once() {
         .unwrap();
     for side in ["left", "right"] {
         let config = json!({"value": value_of("top")});
-        client.apply_resource(&raw("echo", side, config, PENDING)).await.unwrap();
+        client
+            .apply_resource(&raw("echo", side, config, PENDING))
+            .await
+            .unwrap();
     }
     let bottom = json!({"value": value_of("left"), "upstream": value_of("right")});
-    client.apply_resource(&raw("echo", "bottom", bottom, PENDING)).await.unwrap();
+    client
+        .apply_resource(&raw("echo", "bottom", bottom, PENDING))
+        .await
+        .unwrap();
     wait_value(&client, "bottom", "v1").await;
     assert_eq!(recorder.count(EventType::Create, "bottom"), 1);
 
@@ -158,8 +191,21 @@ async fn a_diamond_updates_its_bottom_exactly_once() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(recorder.count(EventType::Update, "left"), 1);
     assert_eq!(recorder.count(EventType::Update, "right"), 1);
-    assert_eq!(recorder.count(EventType::Update, "bottom"), 1, "{:?}", recorder.calls());
-    let last = recorder.calls().into_iter().rfind(|c| c.name == "bottom").unwrap();
-    assert_eq!(last.upstream.unwrap()["resolved_value"], "v2", "both sides were ready first");
+    assert_eq!(
+        recorder.count(EventType::Update, "bottom"),
+        1,
+        "{:?}",
+        recorder.calls()
+    );
+    let last = recorder
+        .calls()
+        .into_iter()
+        .rfind(|c| c.name == "bottom")
+        .unwrap();
+    assert_eq!(
+        last.upstream.unwrap()["resolved_value"],
+        "v2",
+        "both sides were ready first"
+    );
     server.shutdown().await;
 }

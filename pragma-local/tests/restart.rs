@@ -1,13 +1,13 @@
 //! Recovery: a `pragma-local serve` process killed with SIGKILL while events are in flight is
 //! started again on the same data directory, and every resource still reaches `ready`.
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Api;
+use pragma_sdk::client::ListFilter;
+use pragma_sdk::models::{LifecycleState, RawResource};
+use pragma_sdk::AsyncPragmaClient;
 use serde_json::json;
 
 fn free_port() -> u16 {
@@ -20,7 +20,7 @@ fn free_port() -> u16 {
 
 struct Served {
     child: Child,
-    api: Api,
+    client: AsyncPragmaClient,
 }
 
 impl Drop for Served {
@@ -43,23 +43,35 @@ async fn serve(data_dir: &std::path::Path) -> Served {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let api = Api::new(format!("http://127.0.0.1:{port}"));
+    let client = AsyncPragmaClient::builder()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .no_auth()
+        .build()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(response) = api.http.get(format!("{}/health", api.base)).send().await {
-            if response.status().is_success() {
-                break;
-            }
-        }
+    while !client.is_healthy().await {
         assert!(Instant::now() < deadline, "server did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Served { child, api }
+    Served { child, client }
 }
 
-fn slow(name: &str, value: serde_json::Value, state: &str) -> serde_json::Value {
-    json!({"provider": "demo", "resource": "slow", "name": name,
-           "config": {"delay_ms": 400, "value": value}, "lifecycle_state": state})
+fn slow(name: &str, value: serde_json::Value, state: LifecycleState) -> RawResource {
+    let mut raw = RawResource::new("demo", "slow", name);
+    raw.config = json!({"delay_ms": 400, "value": value})
+        .as_object()
+        .cloned()
+        .unwrap();
+    raw.lifecycle_state = state;
+    raw
+}
+
+async fn demo(served: &Served) -> Vec<RawResource> {
+    served
+        .client
+        .list_resources(&ListFilter::new().provider("demo"))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -67,49 +79,43 @@ async fn work_in_flight_survives_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let mut served = serve(dir.path()).await;
     for i in 0..20 {
-        let (status, body) = served
-            .api
-            .apply(slow(&format!("s{i}"), json!(format!("v{i}")), "pending"))
-            .await;
-        assert_eq!(status, 200, "{body}");
+        let resource = slow(
+            &format!("s{i}"),
+            json!(format!("v{i}")),
+            LifecycleState::Pending,
+        );
+        served.client.apply_resource(&resource).await.unwrap();
     }
     let reference = json!({"provider": "demo", "resource": "slow", "name": "s0",
                            "field": "outputs.value"});
-    assert_eq!(
-        served
-            .api
-            .apply(slow("dependent", reference, "pending"))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        served.api.apply(slow("draft", json!("d"), "draft")).await.0,
-        200
-    );
+    let dependent = slow("dependent", reference, LifecycleState::Pending);
+    served.client.apply_resource(&dependent).await.unwrap();
+    let draft = slow("draft", json!("d"), LifecycleState::Draft);
+    served.client.apply_resource(&draft).await.unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let (_, s0) = served.api.resource("resource:demo_slow_s0").await;
-    assert_eq!(s0["lifecycle_state"], "processing", "killed mid-processing");
+    let s0 = served
+        .client
+        .get_resource("demo", "slow", "s0")
+        .await
+        .unwrap();
+    assert_eq!(
+        s0.lifecycle_state,
+        LifecycleState::Processing,
+        "killed mid-processing"
+    );
 
     served.child.kill().unwrap();
     served.child.wait().unwrap();
     drop(served);
 
     let served = serve(dir.path()).await;
-    let (_, listed) = served.api.get("/resources/?provider=demo").await;
-    assert_eq!(
-        listed.as_array().unwrap().len(),
-        22,
-        "nothing applied was lost"
-    );
+    assert_eq!(demo(&served).await.len(), 22, "nothing applied was lost");
     let deadline = Instant::now() + Duration::from_secs(8);
     loop {
-        let (_, listed) = served.api.get("/resources/?provider=demo").await;
-        let unsettled: Vec<&serde_json::Value> = listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["name"] != "draft" && r["lifecycle_state"] != "ready")
+        let unsettled: Vec<RawResource> = demo(&served)
+            .await
+            .into_iter()
+            .filter(|r| r.name != "draft" && r.lifecycle_state != LifecycleState::Ready)
             .collect();
         if unsettled.is_empty() {
             break;
@@ -117,11 +123,23 @@ async fn work_in_flight_survives_a_kill() {
         assert!(Instant::now() < deadline, "still unsettled: {unsettled:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, dependent) = served.api.resource("resource:demo_slow_dependent").await;
-    assert_eq!(dependent["outputs"]["value"], "v0");
-    let (_, draft) = served.api.resource("resource:demo_slow_draft").await;
-    assert_eq!(draft["lifecycle_state"], "draft");
-    let (_, s7) = served.api.resource("resource:demo_slow_s7").await;
-    assert_eq!(s7["outputs"]["value"], "v7");
-    assert_eq!(s7["provisioned"], true);
+    let dependent = served
+        .client
+        .get_resource("demo", "slow", "dependent")
+        .await
+        .unwrap();
+    assert_eq!(dependent.outputs["value"], "v0");
+    let draft = served
+        .client
+        .get_resource("demo", "slow", "draft")
+        .await
+        .unwrap();
+    assert_eq!(draft.lifecycle_state, LifecycleState::Draft);
+    let s7 = served
+        .client
+        .get_resource("demo", "slow", "s7")
+        .await
+        .unwrap();
+    assert_eq!(s7.outputs["value"], "v7");
+    assert!(s7.provisioned);
 }

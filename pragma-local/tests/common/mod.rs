@@ -372,7 +372,10 @@ pub async fn wait_for(
                 return raw.clone();
             }
         }
-        assert!(Instant::now() < deadline, "{name} did not become {state}: {found:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not become {state}: {found:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
