@@ -410,6 +410,22 @@ struct Inner {
 }
 
 /// The lifecycle engine; cheap to clone (clones share everything).
+///
+/// Rules it enforces on apply: a name is 1 to 253 ASCII letters, digits, `-`, `_` and `.`,
+/// starting and ending with a letter or digit and without `..`; at most 64 tags of 1 to 128
+/// characters; the provider and type must be hosted and the config must fit the type's schema;
+/// every referenced resource, dependency and owner must exist, and references must not form a
+/// cycle.
+///
+/// Limitation: deleting a resource waits until its `on_delete` (with its retries) is done;
+/// there is no timeout on that wait.
+///
+/// Limitation: a resource that references a failed resource stays `pending` until that
+/// resource becomes ready again (after a new apply or a dead-letter retry).
+///
+/// Limitation: when a store write fails (a full disk), the failure is logged and an apply is
+/// answered with 500, but the in-memory state keeps the change; restart to return to what was
+/// stored.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,

@@ -121,6 +121,28 @@ fn call<R: ResourceType<Config = EchoConfig>>(
 }
 
 impl Lifecycle for Echo {
+    const LOGS: bool = true;
+
+    async fn logs(
+        &self,
+        cx: &Context<Self>,
+        since: Option<pragma_sdk::models::Timestamp>,
+        tail: u32,
+    ) -> Result<Vec<pragma_sdk::models::LogEntry>, LifecycleError> {
+        let entry = pragma_sdk::models::LogEntry {
+            timestamp: pragma_sdk::models::Timestamp::now(),
+            level: pragma_sdk::models::LogLevel::Info,
+            message: format!("{} says {}", cx.name(), cx.config().value),
+            metadata: Some(
+                json!({"tail": tail, "since": since.map(|s| s.to_string())})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            ),
+        };
+        Ok(vec![entry])
+    }
+
     async fn on_create(&self, cx: &Context<Self>) -> Result<EchoOutputs, LifecycleError> {
         self.0.record(call(EventType::Create, cx, None));
         Ok(EchoOutputs {
@@ -157,6 +179,16 @@ impl Flaky {
 }
 
 impl Lifecycle for Flaky {
+    const HEALTH: bool = true;
+
+    async fn health(
+        &self,
+        _cx: &Context<Self>,
+    ) -> Result<pragma_sdk::models::ResourceHealth, LifecycleError> {
+        self.attempt()?;
+        Ok(pragma_sdk::models::ResourceHealth::healthy())
+    }
+
     async fn on_create(&self, cx: &Context<Self>) -> Result<EchoOutputs, LifecycleError> {
         self.0.record(call(EventType::Create, cx, None));
         self.attempt()?;
