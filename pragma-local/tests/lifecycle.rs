@@ -68,11 +68,8 @@ async fn full_lifecycle_create_update_delete() {
     let logs = client
         .get_resource_logs("test", "echo", "one", None, Some(10))
         .await
-        .unwrap_err();
-    assert!(
-        logs.is_not_found(),
-        "logs are not supported by the type: {logs}"
-    );
+        .unwrap();
+    assert_eq!(logs[0].message, "one says v2");
 
     let api = Api::new(server.base_url());
     let (status, _) = api

@@ -44,6 +44,12 @@ async fn logs_and_health_come_from_the_provider() {
         .await
         .unwrap();
     assert_eq!(health.status, pragma_sdk::models::HealthStatus::Healthy);
+    let err = client
+        .get_resource_logs("test", "flaky", "f", None, None)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "flaky has no logs: {err}");
+    assert!(common::message(&err).contains("not supported"));
     let missing = client
         .get_resource_health("test", "flaky", "nope")
         .await
