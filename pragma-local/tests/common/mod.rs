@@ -221,6 +221,15 @@ impl Lifecycle for Parent {
             value: format!("child of {}", cx.name()),
             ..EchoConfig::default()
         };
+        if cx.config().value == "flaky" {
+            cx.apply::<Flaky>(&child, &config).await?;
+            let ready = cx
+                .wait_ready::<Flaky>(&child, Duration::from_secs(5))
+                .await?;
+            return Ok(EchoOutputs {
+                value: ready.outputs.value,
+            });
+        }
         cx.apply::<Echo>(&child, &config).await?;
         let ready = cx
             .wait_ready::<Echo>(&child, Duration::from_secs(5))
