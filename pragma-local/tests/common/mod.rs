@@ -1,5 +1,5 @@
 //! Shared pieces of the integration tests: a provider `test` whose handlers record every call,
-//! a small HTTP helper, and waiting for states over the API.
+//! a small raw HTTP wrapper, and waiting for states over the API.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -299,7 +299,7 @@ pub fn echo_id(name: &str) -> String {
     format!("resource:test_echo_{name}")
 }
 
-/// A small HTTP helper over the API.
+/// A small raw HTTP wrapper over the API, for input the SDK client cannot send.
 pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
