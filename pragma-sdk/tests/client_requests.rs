@@ -315,7 +315,9 @@ fn blocking_client_works_from_a_plain_thread() {
     let thread = std::thread::spawn(move || clone.get_me().unwrap());
     assert_eq!(thread.join().unwrap().user_id, "u-1");
     assert!(client.is_healthy());
-    assert_eq!(server.requests().len(), 2);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].peer, requests[1].peer, "clones share the pool");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,4 +329,37 @@ async fn blocking_client_called_and_dropped_inside_a_runtime_does_not_panic() {
     assert_eq!(me.unwrap().user_id, "u-1");
     drop(client);
     assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn both_faces_are_clone_send_and_sync() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<pragma_sdk::AsyncPragmaClient>();
+    shareable::<pragma_sdk::PragmaClient>();
+    fn sendable<T: Send + 'static>() {}
+    sendable::<pragma_sdk::client::BuildLogStream>();
+    sendable::<pragma_sdk::client::BuildLogLines>();
+}
+
+#[tokio::test]
+async fn clones_share_one_connection() {
+    let server = TestServer::start(route).await;
+    let client = server.client();
+    let clone = client.clone();
+    client.get_me().await.unwrap();
+    clone.get_me().await.unwrap();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].peer, requests[1].peer,
+        "the clone reused the pooled connection"
+    );
+
+    let other = server.client();
+    other.get_me().await.unwrap();
+    assert_ne!(
+        server.last().peer,
+        requests[0].peer,
+        "a separate client has its own pool"
+    );
 }
