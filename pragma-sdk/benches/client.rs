@@ -2,10 +2,12 @@
 //! resource list.
 //!
 //! Run with `cargo bench -p pragma-sdk --bench client`; after criterion's report the bench
-//! prints the ratios SDK / bare from criterion's median estimates.
+//! prints the ratios SDK / bare from criterion's median estimates, and the median of paired
+//! ratios from rounds that time both sides back to back (in alternating order), which a busy
+//! machine disturbs less than two runs one after the other.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Router;
@@ -57,7 +59,30 @@ fn median_ns(home: &Path, group: &str, function: &str) -> Option<f64> {
     value["median"]["point_estimate"].as_f64()
 }
 
-fn bench_get_resource(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
+/// The median over `rounds` of the time ratio `sdk / bare`, each round timing both back to
+/// back, the first of the two alternating between rounds.
+fn paired_ratio(rounds: usize, mut sdk: impl FnMut(), mut bare: impl FnMut()) -> f64 {
+    fn time(f: &mut impl FnMut()) -> f64 {
+        let started = Instant::now();
+        f();
+        started.elapsed().as_secs_f64()
+    }
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|round| {
+            if round % 2 == 0 {
+                let s = time(&mut sdk);
+                s / time(&mut bare)
+            } else {
+                let b = time(&mut bare);
+                time(&mut sdk) / b
+            }
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
+fn bench_get_resource(c: &mut Criterion, runtime: &tokio::runtime::Runtime) -> f64 {
     let body = resource_json(7).to_string();
     let app = Router::new().route(
         "/resources/{id}",
@@ -84,26 +109,30 @@ fn bench_get_resource(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     group.sample_size(30);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(4));
-    group.bench_function("sdk", |b| {
-        b.iter(|| {
-            runtime
-                .block_on(sdk.get_resource("mycloud", "storage/bucket", "bucket-7"))
-                .expect("get_resource")
+    let sdk_call = || {
+        runtime
+            .block_on(sdk.get_resource("mycloud", "storage/bucket", "bucket-7"))
+            .expect("get_resource")
+    };
+    let bare_call = || {
+        runtime.block_on(async {
+            let response = bare.get(&url).send().await.expect("send");
+            let bytes = response.bytes().await.expect("body");
+            serde_json::from_slice::<RawResource>(&bytes).expect("decode")
         })
-    });
-    group.bench_function("bare", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let response = bare.get(&url).send().await.expect("send");
-                let bytes = response.bytes().await.expect("body");
-                serde_json::from_slice::<RawResource>(&bytes).expect("decode")
-            })
-        })
-    });
+    };
+    group.bench_function("sdk", |b| b.iter(sdk_call));
+    group.bench_function("bare", |b| b.iter(bare_call));
     group.finish();
+
+    paired_ratio(
+        41,
+        || (0..200).for_each(|_| drop(black_box(sdk_call()))),
+        || (0..200).for_each(|_| drop(black_box(bare_call()))),
+    )
 }
 
-fn bench_decode_list(c: &mut Criterion) {
+fn bench_decode_list(c: &mut Criterion) -> f64 {
     let list: Vec<serde_json::Value> = (0..10_000).map(resource_json).collect();
     let body = serde_json::to_vec(&list).expect("encode the list");
 
@@ -112,15 +141,19 @@ fn bench_decode_list(c: &mut Criterion) {
     group.sampling_mode(SamplingMode::Flat);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(5));
-    group.bench_function("sdk", |b| {
-        b.iter(|| {
-            pragma_sdk::decode::from_slice::<Vec<RawResource>>(black_box(&body)).expect("decode")
-        })
-    });
-    group.bench_function("bare", |b| {
-        b.iter(|| serde_json::from_slice::<Vec<RawResource>>(black_box(&body)).expect("decode"))
-    });
+    let sdk_decode =
+        || pragma_sdk::decode::from_slice::<Vec<RawResource>>(black_box(&body)).expect("decode");
+    let bare_decode =
+        || serde_json::from_slice::<Vec<RawResource>>(black_box(&body)).expect("decode");
+    group.bench_function("sdk", |b| b.iter(sdk_decode));
+    group.bench_function("bare", |b| b.iter(bare_decode));
     group.finish();
+
+    paired_ratio(
+        21,
+        || drop(black_box(sdk_decode())),
+        || drop(black_box(bare_decode())),
+    )
 }
 
 fn main() {
@@ -132,23 +165,27 @@ fn main() {
         .expect("start the runtime");
 
     let mut criterion = Criterion::default().configure_from_args();
-    bench_get_resource(&mut criterion, &runtime);
-    bench_decode_list(&mut criterion);
+    let get_paired = bench_get_resource(&mut criterion, &runtime);
+    let decode_paired = bench_decode_list(&mut criterion);
     criterion.final_summary();
 
     println!();
-    for (group, target) in [("get_resource", 1.10), ("decode_10k_resources", 1.2)] {
+    for (group, target, paired) in [
+        ("get_resource", 1.10, get_paired),
+        ("decode_10k_resources", 1.2, decode_paired),
+    ] {
         match (
             median_ns(&home, group, "sdk"),
             median_ns(&home, group, "bare"),
         ) {
             (Some(sdk), Some(bare)) => println!(
-                "{group}: sdk {:.1} us, bare {:.1} us, ratio sdk/bare {:.3} (target <= {target})",
+                "{group}: criterion medians sdk {:.1} us, bare {:.1} us, ratio sdk/bare {:.3}",
                 sdk / 1e3,
                 bare / 1e3,
                 sdk / bare
             ),
-            _ => println!("{group}: no estimates under {}", home.display()),
+            _ => println!("{group}: no criterion estimates under {}", home.display()),
         }
+        println!("{group}: paired ratio sdk/bare {paired:.3} (target <= {target})");
     }
 }

@@ -363,3 +363,42 @@ async fn clones_share_one_connection() {
         "a separate client has its own pool"
     );
 }
+
+#[tokio::test]
+async fn rollback_refuses_when_there_is_nothing_to_roll_back_to() {
+    let server = TestServer::start(|request| match request.path.as_str() {
+        "/providers/fresh/deployment" => {
+            Reply::json(200, r#"{"status":"pending","healthy":false}"#)
+        }
+        "/providers/mycloud/deployment" => {
+            Reply::json(200, r#"{"status":"available","version":"20251231.120000"}"#)
+        }
+        "/providers/mycloud/builds" => Reply::json(200, BUILDS),
+        _ => Reply::json(404, r#"{"detail":"Not Found"}"#),
+    })
+    .await;
+    let client = server.client();
+
+    let err = client.rollback_provider("fresh").await.unwrap_err();
+    assert!(
+        matches!(err, pragma_sdk::Error::InvalidArgument(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("no deployed version"), "{err}");
+
+    let err = client.rollback_provider("mycloud").await.unwrap_err();
+    assert!(
+        err.to_string().contains("older than 20251231.120000"),
+        "{err}"
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|request| request.method == "GET"),
+        "nothing was deployed"
+    );
+
+    let err = client.rollback_provider("gone").await.unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+}

@@ -63,10 +63,7 @@ impl PragmaClient {
             .thread_name("pragma-client")
             .enable_all()
             .build()
-            .map_err(|source| Error::Io {
-                path: "tokio runtime".into(),
-                source,
-            })?;
+            .map_err(Error::Runtime)?;
         let client = builder.build()?;
         Ok(PragmaClient {
             client,
