@@ -13,6 +13,7 @@ use crate::client::{AsyncPragmaClient, BuildLogStream, ClientBuilder, Error};
 /// Dropped with `shutdown_background`, so the last clone of a client may be dropped anywhere,
 /// also inside an asynchronous context.
 struct BlockingRuntime {
+    handle: tokio::runtime::Handle,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -68,6 +69,7 @@ impl PragmaClient {
         Ok(PragmaClient {
             client,
             runtime: Arc::new(BlockingRuntime {
+                handle: runtime.handle().clone(),
                 runtime: Some(runtime),
             }),
         })
