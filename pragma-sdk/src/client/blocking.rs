@@ -110,14 +110,12 @@ impl PragmaClient {
         F: Future + Send,
         F::Output: Send,
     {
-        let Some(runtime) = self.runtime.runtime.as_ref() else {
-            unreachable!("the runtime is only taken when the client is dropped")
-        };
+        let handle = &self.runtime.handle;
         if tokio::runtime::Handle::try_current().is_err() {
-            return runtime.block_on(future);
+            return handle.block_on(future);
         }
         std::thread::scope(
-            |scope| match scope.spawn(|| runtime.block_on(future)).join() {
+            |scope| match scope.spawn(|| handle.block_on(future)).join() {
                 Ok(output) => output,
                 Err(panic) => std::panic::resume_unwind(panic),
             },
