@@ -260,7 +260,7 @@ fn the_quickstart_reports_a_failing_resource_and_exits_non_zero() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("quickstart failed: resource sandbox/directory/docs is failed"),
+        stderr.contains("quickstart failed: resource sandbox/directory/docs (failed): creating"),
         "{stderr}"
     );
     assert!(stderr.contains("docs"), "{stderr}");

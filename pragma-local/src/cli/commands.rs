@@ -117,10 +117,11 @@ async fn apply(args: ApplyArgs, out: &mut dyn Write) -> Result<(), CliError> {
             .apply_resource(&manifest.to_resource(state))
             .await
             .map_err(|err| {
-                with_context(
-                    err,
-                    &format!("applying {} ({})", manifest.id(), manifest.source),
-                )
+                let name = format!(
+                    "{}/{}/{}",
+                    manifest.provider, manifest.resource, manifest.name
+                );
+                with_context(err, &format!("applying {name} ({})", manifest.source))
             })?;
         applied.push(stored);
     }
@@ -486,7 +487,7 @@ async fn dead_letter(command: DeadLetterCommand, out: &mut dyn Write) -> Result<
             emit(out, connection.output, &event, || {
                 format!(
                     "queued {} of {}/{}/{} again as event {}\n",
-                    event.event_type,
+                    event.event_type.to_string().to_lowercase(),
                     cell(&event.provider),
                     cell(&event.resource_type),
                     cell(&event.resource_name),

@@ -76,7 +76,7 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Resource { id, state, error } => {
-                write!(f, "resource {id} is {state}")?;
+                write!(f, "resource {id} ({state})")?;
                 match error {
                     Some(error) => write!(f, ": {error}"),
                     None => Ok(()),
