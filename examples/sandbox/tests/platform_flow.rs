@@ -235,6 +235,8 @@ fn the_quickstart_runs_and_leaves_the_sandbox_empty() {
         "8 resources ready",
         "sandbox/database/inventory",
         "tables         items, suppliers",
+        "\"Hello from a pragma/secret value!\"",
+        "tables items, pragma_owner, suppliers",
         "sandbox/file/readme-checksum     outputs changed",
         "deleted sandbox/database/inventory  (with its subresource sandbox/file/inventory-schema)",
         "no resources left, and $ROOT holds nothing",

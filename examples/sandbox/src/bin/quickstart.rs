@@ -443,6 +443,55 @@ fn contents(dir: &Path) -> Result<Vec<String>, Failure> {
     Ok(found)
 }
 
+/// The tables of the SQLite database at `path`, sorted.
+fn sqlite_tables(path: &Path) -> Result<Vec<String>, Failure> {
+    let connection =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut statement =
+        connection.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+    let names = statement.query_map([], |row| row.get::<_, String>(0))?;
+    Ok(names.collect::<Result<_, _>>()?)
+}
+
+/// Shows what the resources made on disk, read back from the files themselves.
+fn on_disk(style: Style, root: &Path, root_text: &str) -> Result<(), Failure> {
+    let read = |relative: &str| {
+        std::fs::read_to_string(root.join(relative))
+            .map_err(|err| Failure::Other(format!("reading $ROOT/{relative}: {err}")))
+    };
+    let greeting = read("docs/greeting.txt")?;
+    let checksum = read("docs/README.txt.sha256")?;
+    let schema = read("data/inventory.db.schema.sql")?;
+    let tables = sqlite_tables(&root.join("data/inventory.db"))?;
+    let rows = [
+        [
+            "$ROOT/docs/greeting.txt".to_owned(),
+            format!("{greeting:?}"),
+            "the secret's greeting".to_owned(),
+        ],
+        [
+            "$ROOT/docs/README.txt.sha256".to_owned(),
+            show_value(&Value::String(checksum), root_text),
+            "the readme's sha256 output".to_owned(),
+        ],
+        [
+            "$ROOT/data/inventory.db".to_owned(),
+            format!("tables {}", tables.join(", ")),
+            "owner password digest from the secret".to_owned(),
+        ],
+        [
+            "$ROOT/data/inventory.db.schema.sql".to_owned(),
+            format!(
+                "{} CREATE TABLE statements",
+                schema.matches("CREATE TABLE").count()
+            ),
+            "its schema file subresource".to_owned(),
+        ],
+    ];
+    print_table(style, ["ON DISK", "HOLDS", "WHERE IT COMES FROM"], &rows);
+    Ok(())
+}
+
 fn read_manifests() -> Result<Vec<Manifest>, Failure> {
     let mut all = Vec::new();
     for (name, text) in MANIFESTS {
@@ -537,8 +586,11 @@ async fn lifecycle(
         started.elapsed().as_secs_f64()
     );
 
-    style.step(2, "Outputs");
+    style.step(2, "Outputs, and what they made on disk");
     outputs_table(style, &resources, &order, root_text);
+
+    println!();
+    on_disk(style, root, root_text)?;
 
     style.step(3, "Change the readme's content");
     let find = |resources: &[RawResource], name: &str| {
