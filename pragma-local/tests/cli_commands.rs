@@ -344,6 +344,20 @@ fn connection_and_authentication_failures_exit_five() {
         ok(&server.run(&["list", "--token", "let-me-in"])),
         "No resources.\n"
     );
+    // A context's token from the credentials file.
+    let dir = server.home.path().join("pragma");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("credentials"),
+        "# local\nlab=let-me-in\nother=nope\n",
+    )
+    .unwrap();
+    assert_eq!(
+        ok(&server.run(&["list", "--context", "lab"])),
+        "No resources.\n"
+    );
+    assert_eq!(code(&server.run(&["list", "--context", "other"])), 5);
+
     // The token given on the command line never shows in an error.
     assert!(!stderr(&wrong).contains("wrong"), "{}", stderr(&wrong));
 }
