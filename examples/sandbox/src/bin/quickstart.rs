@@ -465,30 +465,27 @@ fn on_disk(style: Style, root: &Path, root_text: &str) -> Result<(), Failure> {
     let tables = sqlite_tables(&root.join("data/inventory.db"))?;
     let rows = [
         [
-            "$ROOT/docs/greeting.txt".to_owned(),
+            "docs/greeting.txt".to_owned(),
             format!("{greeting:?}"),
-            "the secret's greeting".to_owned(),
+            "the secret".to_owned(),
         ],
         [
-            "$ROOT/docs/README.txt.sha256".to_owned(),
+            "docs/README.txt.sha256".to_owned(),
             show_value(&Value::String(checksum), root_text),
-            "the readme's sha256 output".to_owned(),
+            "readme's sha256".to_owned(),
         ],
         [
-            "$ROOT/data/inventory.db".to_owned(),
+            "data/inventory.db".to_owned(),
             format!("tables {}", tables.join(", ")),
-            "owner password digest from the secret".to_owned(),
+            "owner: the secret".to_owned(),
         ],
         [
-            "$ROOT/data/inventory.db.schema.sql".to_owned(),
-            format!(
-                "{} CREATE TABLE statements",
-                schema.matches("CREATE TABLE").count()
-            ),
-            "its schema file subresource".to_owned(),
+            "data/inventory.db.schema.sql".to_owned(),
+            format!("{} CREATE TABLEs", schema.matches("CREATE TABLE").count()),
+            "subresource".to_owned(),
         ],
     ];
-    print_table(style, ["ON DISK", "HOLDS", "WHERE IT COMES FROM"], &rows);
+    print_table(style, ["IN $ROOT", "HOLDS", "FROM"], &rows);
     Ok(())
 }
 
