@@ -153,6 +153,11 @@ fn apply_get_and_list_in_every_format() {
     assert!(table.contains("state"), "{table}");
     assert!(table.contains("ready"), "{table}");
     assert!(table.contains("password, user"), "{table}");
+    assert!(
+        !table.contains("hunter2"),
+        "a secret's values stay out of tables: {table}"
+    );
+    assert!(table.contains("<redacted>"), "{table}");
 
     let json: Value = serde_json::from_str(&ok(&server.run(&[
         "get",

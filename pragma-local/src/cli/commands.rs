@@ -196,7 +196,13 @@ fn detail_table(raw: &RawResource) -> String {
         fields.row(vec!["updated".to_owned(), updated.to_string()]);
     }
     text.push_str(&fields.render());
-    for (title, map) in [("CONFIG", &raw.config), ("OUTPUTS", &raw.outputs)] {
+    let secret = raw.provider == crate::builtin::PROVIDER && raw.resource == "secret";
+    let config = if secret {
+        redacted(&raw.config)
+    } else {
+        raw.config.clone()
+    };
+    for (title, map) in [("CONFIG", &config), ("OUTPUTS", &raw.outputs)] {
         if map.is_empty() {
             continue;
         }
@@ -208,6 +214,18 @@ fn detail_table(raw: &RawResource) -> String {
         text.push_str(&table.render());
     }
     text
+}
+
+/// A secret's config with every value of `data` replaced, for tables; JSON and YAML output
+/// carry what the API returned.
+fn redacted(config: &pragma_sdk::models::JsonObject) -> pragma_sdk::models::JsonObject {
+    let mut config = config.clone();
+    if let Some(Value::Object(data)) = config.get_mut("data") {
+        for value in data.values_mut() {
+            *value = Value::String("<redacted>".to_owned());
+        }
+    }
+    config
 }
 
 /// A config value as a cell: references shown as where they point.
