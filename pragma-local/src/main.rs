@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Serves the API.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Everyday(pragma_local::cli::Command),
 }
 
 #[derive(Args)]
@@ -103,6 +105,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Everyday(command) => return pragma_local::cli::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
