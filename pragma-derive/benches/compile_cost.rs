@@ -3,12 +3,13 @@
 //! Generates two throwaway library crates with the same 200 types (100 configs, 100
 //! outputs): one derives `Config`/`Outputs`, the other `Serialize`/`Deserialize`/`JsonSchema`
 //! with the equivalent serde and schemars attributes. After a warm-up build of their
-//! dependencies, each crate is rebuilt (its source touched) three times and the best time is
-//! kept, so only the crate's own compile is measured. Prints both times and their ratio.
+//! dependencies, each crate is rebuilt (its source touched) five times, alternating between the
+//! two, and the best time is kept, so only the crate's own compile is measured. Prints both times and their ratio.
 //!
 //! Run with `cargo bench -p pragma-derive --bench compile_cost`. The crates share a target
 //! dir under `$CARGO_TARGET_DIR/compile-cost` (or under the temp dir); builds are offline
-//! and pinned to the workspace's lock file.
+//! and pinned to the workspace's lock file. Set `PRAGMA_COMPILE_COST_DIR` to keep the
+//! generated crates in that directory instead of a temp dir.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 const CONFIGS: usize = 100;
 const OUTPUTS: usize = 100;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn derived_source() -> String {
     let mut src = String::from("use pragma_sdk::{Config, Outputs};\n\n");
@@ -153,15 +154,17 @@ fn touch(dir: &Path) {
     std::fs::write(&path, source).expect("rewrite src/lib.rs");
 }
 
-fn best_rebuild(dir: &Path, target: &Path) -> Duration {
-    (0..ROUNDS)
-        .map(|_| {
-            std::thread::sleep(Duration::from_millis(20));
-            touch(dir);
-            build(dir, target)
-        })
-        .min()
-        .unwrap_or_default()
+/// The best rebuild time of each crate; rounds alternate between the crates so that a
+/// change in machine load affects both alike.
+fn best_rebuilds(first: &Path, second: &Path, target: &Path) -> (Duration, Duration) {
+    let mut best = (Duration::MAX, Duration::MAX);
+    for _ in 0..ROUNDS {
+        touch(first);
+        best.0 = best.0.min(build(first, target));
+        touch(second);
+        best.1 = best.1.min(build(second, target));
+    }
+    best
 }
 
 fn main() {
@@ -172,13 +175,17 @@ fn main() {
     let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pragma-sdk");
     let sdk = sdk.canonicalize().expect("find pragma-sdk");
     let workdir = tempfile::tempdir().expect("create a temp dir");
+    let workdir_path = match std::env::var_os("PRAGMA_COMPILE_COST_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => workdir.path().to_owned(),
+    };
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir).join("compile-cost"),
-        None => workdir.path().join("target"),
+        None => workdir_path.as_path().join("target"),
     };
 
     let derived = write_crate(
-        workdir.path(),
+        workdir_path.as_path(),
         "cost_derived",
         &format!(
             "pragma-sdk = {{ path = {:?} }}\n",
@@ -187,7 +194,7 @@ fn main() {
         &derived_source(),
     );
     let plain = write_crate(
-        workdir.path(),
+        workdir_path.as_path(),
         "cost_plain",
         "serde = { version = \"1\", features = [\"derive\"] }\nschemars = \"1\"\nserde_json = \"1\"\n",
         &plain_source(),
@@ -197,8 +204,7 @@ fn main() {
     build(&derived, &target);
     build(&plain, &target);
 
-    let derived_time = best_rebuild(&derived, &target);
-    let plain_time = best_rebuild(&plain, &target);
+    let (derived_time, plain_time) = best_rebuilds(&derived, &plain, &target);
     let ratio = derived_time.as_secs_f64() / plain_time.as_secs_f64();
     println!(
         "compile cost, {} types, best of {ROUNDS}: derives {:.2}s, plain serde+schemars {:.2}s, ratio {ratio:.2}x",

@@ -74,8 +74,10 @@ pub struct EveryShape {
     pub maybe_network: Option<Dependency<Network>>,
     pub networks: Vec<Dependency<Network>>,
     pub json: serde_json::Value,
-    #[pragma(rename = "kind")]
+    #[pragma(rename = "kind", default = "plain", length(min = 1))]
     pub r#type: String,
+    #[pragma(rename = "dashed-name", default)]
+    pub dashed: u32,
     #[pragma(default = "primary")]
     pub role: String,
     pub unit: (),
