@@ -3,8 +3,9 @@
 //! Generates two throwaway library crates with the same 200 types (100 configs, 100
 //! outputs): one derives `Config`/`Outputs`, the other `Serialize`/`Deserialize`/`JsonSchema`
 //! with the equivalent serde and schemars attributes. After a warm-up build of their
-//! dependencies, each crate is rebuilt (its source touched) five times, alternating between the
-//! two, and the best time is kept, so only the crate's own compile is measured. Prints both times and their ratio.
+//! dependencies, each crate is rebuilt (its source touched) five times, alternating between
+//! the two, and the best time is kept, so only the crate's own compile is measured. Prints
+//! both times and their ratio.
 //!
 //! Run with `cargo bench -p pragma-derive --bench compile_cost`. The crates share a target
 //! dir under `$CARGO_TARGET_DIR/compile-cost` (or under the temp dir); builds are offline
