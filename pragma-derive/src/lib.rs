@@ -5,6 +5,8 @@
 //! code names every path absolutely through `::pragma_sdk`, so it compiles wherever it is
 //! expanded. The macros are documented where they are re-exported, in `pragma_sdk`.
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
 
