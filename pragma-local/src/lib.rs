@@ -3,3 +3,4 @@
 #![warn(missing_docs)]
 
 pub mod hosted;
+pub mod workers;

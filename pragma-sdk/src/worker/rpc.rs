@@ -288,6 +288,7 @@ impl RpcPeer {
         async move {
             sent.map_err(CallError::Closed)?;
             tokio::select! {
+                biased;
                 answer = rx => answer.unwrap_or_else(|_| Err(CallError::Closed("request dropped".into()))),
                 reason = wait_closed(closed) => Err(CallError::Closed(reason)),
             }
