@@ -13,4 +13,4 @@
 mod callbacks;
 mod process;
 
-pub use process::{WorkerError, WorkerProvider, WorkerSpec};
+pub use process::{accept_handshake, WorkerError, WorkerProvider, WorkerSpec};

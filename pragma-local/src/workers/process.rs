@@ -208,7 +208,10 @@ impl WorkerProvider {
         let launched = launch(&spec).await?;
         let handshake = launched.handshake.clone();
         let definitions = definitions(&handshake, schemas);
-        let (state, _) = watch::channel(State::Starting);
+        let (state, _) = watch::channel(State::Running {
+            peer: launched.connection.peer.clone(),
+            pid: launched.child.id(),
+        });
         let (stop, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             spec,
@@ -584,14 +587,35 @@ async fn accept(
     listener: UnixListener,
     program: &Path,
 ) -> Result<(Connection, HandshakeParams), WorkerError> {
+    let (stream, _) = listener
+        .accept()
+        .await
+        .map_err(|err| WorkerError::Handshake {
+            program: program.to_owned(),
+            message: format!("accepting the connection failed: {err}"),
+        })?;
+    accept_handshake(stream, program).await
+}
+
+/// Reads a worker's `handshake` from an established stream and answers it: accepted when the
+/// worker speaks protocol version 1, refused with -32001 and `data: {"protocol_version": 1}`
+/// otherwise. `program` names the worker in errors.
+///
+/// # Errors
+///
+/// [`WorkerError::Handshake`] when the first message is not a decodable handshake or offers no
+/// version this host speaks.
+pub async fn accept_handshake<S>(
+    stream: S,
+    program: &Path,
+) -> Result<(Connection, HandshakeParams), WorkerError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
     let refused = |message: String| WorkerError::Handshake {
         program: program.to_owned(),
         message,
     };
-    let (stream, _) = listener
-        .accept()
-        .await
-        .map_err(|err| refused(format!("accepting the connection failed: {err}")))?;
     let mut connection = Connection::start(stream);
     let first = connection.incoming.recv().await;
     let Some(Incoming::Request { id, method, params }) = first else {
