@@ -1,1 +1,114 @@
-fn main() {}
+//! `pragma-local`: the Pragmatiks platform on one machine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use pragma_local::{default_user, Platform};
+use pragma_sdk::models::UserInfo;
+
+#[derive(Parser)]
+#[command(
+    name = "pragma-local",
+    version,
+    about = "The Pragmatiks platform on one machine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves the API.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    bind: SocketAddr,
+    /// Where the store (`pragma.db`) lives.
+    #[arg(long, env = "PRAGMA_LOCAL_DATA_DIR", default_value = ".pragma-local")]
+    data_dir: PathBuf,
+    /// Keeps everything in memory; nothing survives a restart.
+    #[arg(long)]
+    in_memory: bool,
+    /// Requires `Authorization: Bearer <TOKEN>` on every endpoint but /health.
+    #[arg(long, env = "PRAGMA_LOCAL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The user id /auth/me reports.
+    #[arg(long, default_value = "local")]
+    user_id: String,
+    /// The email /auth/me reports.
+    #[arg(long)]
+    user_email: Option<String>,
+    /// The organization id /auth/me reports.
+    #[arg(long, default_value = "local")]
+    organization_id: String,
+    /// The organization name /auth/me reports.
+    #[arg(long)]
+    organization_name: Option<String>,
+    /// Attempts per event before it becomes a dead-letter event.
+    #[arg(long, default_value_t = 3)]
+    retry_attempts: u32,
+    /// Delay before the second attempt, in milliseconds; it doubles for each further one.
+    #[arg(long, default_value_t = 200)]
+    retry_delay_ms: u64,
+    /// Hosts the `demo` provider, whose handlers sleep; for testing only.
+    #[arg(long, hide = true)]
+    demo_slow_provider: bool,
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let user = UserInfo {
+        user_id: args.user_id,
+        email: args.user_email,
+        organization_id: args.organization_id,
+        organization_name: args.organization_name.or(default_user().organization_name),
+    };
+    let mut builder = Platform::builder().user(user).retry(
+        args.retry_attempts,
+        std::time::Duration::from_millis(args.retry_delay_ms),
+    );
+    builder = if args.in_memory {
+        builder.in_memory()
+    } else {
+        builder.data_dir(&args.data_dir)
+    };
+    if let Some(token) = args.token {
+        builder = builder.token(token);
+    }
+    if args.demo_slow_provider {
+        let demo = pragma_local::demo::slow_provider().map_err(|err| err.to_string())?;
+        builder = builder.provider(demo);
+    }
+    let platform = builder.build().map_err(|err| err.to_string())?;
+    platform
+        .serve(args.bind)
+        .await
+        .map_err(|err| err.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("pragma-local: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

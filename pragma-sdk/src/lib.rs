@@ -5,12 +5,14 @@
 //!   ([`PragmaClient`], behind the default-on `blocking` feature).
 //! - [`authoring`]: writing providers: configs, outputs, resource types, lifecycle handlers,
 //!   the [`Provider`](authoring::Provider) registry and the test harness.
+//! - [`manifest`]: resources written as YAML manifests.
 //! - [`worker`]: running a provider as a worker process over the worker protocol.
 #![warn(missing_docs)]
 
 pub mod authoring;
 pub mod client;
 pub mod decode;
+pub mod manifest;
 pub mod models;
 pub mod worker;
 

@@ -12,6 +12,7 @@
 //!   local platform, a worker process) drive it.
 
 mod context;
+mod harness;
 mod lifecycle;
 mod provider;
 mod reference;
@@ -21,10 +22,14 @@ mod validate;
 pub use context::{
     BackendError, BoxFuture, ChildResource, Context, RuntimeBackend, Subresource, WaitOutcome,
 };
+pub use harness::{HarnessError, HarnessErrorKind, HarnessEvent, HarnessResult, ProviderHarness};
 pub use lifecycle::{Lifecycle, LifecycleError};
 pub use provider::{
     DispatchError, DispatchRequest, Provider, ProviderError, Target, TypeCapabilities,
 };
 pub use reference::{Dependency, Field, FieldRef, FieldReference};
 pub use resource::{Config, Outputs, Resource, ResourceType};
-pub use validate::{ConfigError, ConfigErrors};
+pub use validate::{ConfigError, ConfigErrors, Validate};
+
+#[doc(hidden)]
+pub use validate::derive_support as __derive_support;
