@@ -11,6 +11,7 @@
 
 pub mod builtin;
 pub mod demo;
+pub mod deploy;
 pub mod engine;
 pub mod error;
 pub mod hosted;

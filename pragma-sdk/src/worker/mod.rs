@@ -17,6 +17,10 @@ pub mod messages;
 pub mod rpc;
 mod serve;
 
+/// The directory this SDK's source was built from; the local platform builds pushed providers
+/// against it.
+pub const SDK_SOURCE_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
 pub use serve::{
     dispatch_error, handshake_params, parse_args, serve, serve_as, serve_stream, worker_main,
     worker_main_as, WorkerCommand, WorkerError, WorkerIdentity,
