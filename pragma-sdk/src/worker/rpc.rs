@@ -226,6 +226,9 @@ pub enum Incoming {
     },
 }
 
+/// How many bytes of queued frames one write gathers at most.
+const WRITE_BATCH: usize = 256 * 1024;
+
 type Pending = HashMap<u64, oneshot::Sender<Result<Value, CallError>>>;
 
 /// The sending side of a connection: requests with correlation, responses, notifications.
@@ -396,7 +399,8 @@ impl Connection {
 
         let closed_tx = Arc::new(closed_tx);
         tokio::spawn(write_loop(write_half, outgoing_rx, closed_tx.clone()));
-        tokio::spawn(read_loop(read_half, peer.clone(), incoming_tx, closed_tx));
+        let reader = tokio::io::BufReader::with_capacity(64 * 1024, read_half);
+        tokio::spawn(read_loop(reader, peer.clone(), incoming_tx, closed_tx));
 
         Connection {
             peer,
@@ -441,7 +445,23 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         tokio::select! {
             body = outgoing.recv() => {
                 let Some(body) = body else { break };
-                if let Err(err) = frame::write_frame(&mut writer, &body).await {
+                // Frames queued meanwhile go out in the same write.
+                let mut batch = Vec::new();
+                let mut next = Some(body);
+                while let Some(body) = next.take() {
+                    match frame::encode_frame(&body) {
+                        Ok(encoded) => batch.extend_from_slice(&encoded),
+                        Err(err) => tracing::error!(error = %err, "outgoing message dropped"),
+                    }
+                    if batch.len() < WRITE_BATCH {
+                        next = outgoing.try_recv().ok();
+                    }
+                }
+                let written = async {
+                    writer.write_all(&batch).await?;
+                    writer.flush().await
+                };
+                if let Err(err) = written.await {
                     close(&closed, format!("writing failed: {err}"));
                     break;
                 }
