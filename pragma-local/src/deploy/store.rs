@@ -33,6 +33,16 @@ pub(crate) struct DeploymentRow {
     pub updated_at: Timestamp,
 }
 
+/// A build row as SQLite returns it: id, version, status, error, created, binary.
+type RawBuild = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
 pub(crate) struct DeployStore {
     db: Connection,
 }
@@ -146,16 +156,7 @@ impl DeployStore {
         Ok(())
     }
 
-    fn build_row(
-        row: &rusqlite::Row<'_>,
-    ) -> rusqlite::Result<(
-        String,
-        String,
-        String,
-        Option<String>,
-        String,
-        Option<String>,
-    )> {
+    fn build_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawBuild> {
         Ok((
             row.get(0)?,
             row.get(1)?,
@@ -166,16 +167,7 @@ impl DeployStore {
         ))
     }
 
-    fn to_build(
-        raw: (
-            String,
-            String,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-        ),
-    ) -> Result<BuildRow, DeployStoreError> {
+    fn to_build(raw: RawBuild) -> Result<BuildRow, DeployStoreError> {
         let (provider_id, version, status, error_message, created_at, binary) = raw;
         Ok(BuildRow {
             info: BuildInfo {

@@ -545,8 +545,9 @@ mod tests {
         let (a, b) = tokio::io::duplex(4096);
         let left = Connection::start(a);
         let mut right = Connection::start(b);
-        let first = tokio::spawn(left.peer.request("echo", json!(1)));
-        let second = tokio::spawn(left.peer.request("echo", json!(2)));
+        let peer = &left.peer;
+        let first = tokio::spawn(peer.request_with_id(peer.reserve_id(), "echo", json!(1)));
+        let second = tokio::spawn(peer.request_with_id(peer.reserve_id(), "echo", json!(2)));
         let mut seen = Vec::new();
         for _ in 0..2 {
             match right.incoming.recv().await.unwrap() {
