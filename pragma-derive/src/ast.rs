@@ -20,6 +20,10 @@ impl Errors {
         }
     }
 
+    pub fn spanned(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
     pub fn at(&mut self, span: Span, message: impl std::fmt::Display) {
         self.push(syn::Error::new(span, message));
     }
@@ -420,7 +424,10 @@ fn parse_bounds(
         max: None,
     };
     let rule_span = meta.path.span();
-    meta.parse_nested_meta(|inner| {
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let content: proc_macro2::TokenStream = content.parse()?;
+    let parser = syn::meta::parser(|inner| {
         let key = key_name(&inner);
         let span = inner.path.span();
         match key.as_str() {
@@ -441,16 +448,25 @@ fn parse_bounds(
             }
         }
         Ok(())
-    })?;
+    });
+    if !content.is_empty() {
+        syn::parse::Parser::parse2(parser, content)?;
+    } else {
+        drop(parser);
+    }
     if bounds.min.is_none() && bounds.max.is_none() {
         errors.at(rule_span, format!("`{rule}` needs `min`, `max` or both"));
     }
     if let (Some(min), Some(max)) = (&bounds.min, &bounds.max) {
         if let (Some(low), Some(high)) = (literal_number(min), literal_number(max)) {
             if low > high {
-                errors.at(
-                    min.span().join(max.span()).unwrap_or(min.span()),
-                    format!("`{rule}` has min greater than max"),
+                errors.spanned(
+                    &meta.path,
+                    format!(
+                        "`{rule}` has min {} greater than max {}",
+                        quote::quote!(#min),
+                        quote::quote!(#max)
+                    ),
                 );
             }
         }
@@ -601,9 +617,8 @@ impl ResourceTypeInput {
                 Ok(true)
             },
         );
-        let anchor = pragma_attrs(&input.attrs)
-            .next()
-            .map_or(input.ident.span(), |a| a.span());
+        let anchor = input.ident.span();
+        let first_attr = pragma_attrs(&input.attrs).next();
         let mut missing = Vec::new();
         if provider.is_none() {
             missing.push("provider = \"…\"");
@@ -618,13 +633,14 @@ impl ResourceTypeInput {
             missing.push("outputs = Type");
         }
         if !missing.is_empty() {
-            errors.at(
-                anchor,
-                format!(
-                    "#[derive(ResourceType)] is missing {} in #[pragma(...)]",
-                    missing.join(", ")
-                ),
+            let message = format!(
+                "#[derive(ResourceType)] is missing {} in #[pragma(...)]",
+                missing.join(", ")
             );
+            match first_attr {
+                Some(attr) => errors.spanned(attr, message),
+                None => errors.at(anchor, message),
+            }
         }
         let (Some(provider), Some(resource), Some(config), Some(outputs)) =
             (provider, resource, config, outputs)

@@ -16,7 +16,10 @@ pub fn expand(data: &DataType) -> TokenStream {
         Shape::Struct(fields) => fields.iter().map(field_checks).collect(),
         Shape::Enum(_) => Vec::new(),
     };
-    let unused = checks.is_empty().then(|| quote!(let _ = (prefix, errors);));
+    let unused = checks
+        .iter()
+        .all(TokenStream::is_empty)
+        .then(|| quote!(let _ = (prefix, errors);));
     quote! {
         #wire
 
@@ -49,8 +52,7 @@ pub fn expand(data: &DataType) -> TokenStream {
 fn unwrap_chain(ty: &Type) -> TokenStream {
     let mut chain = TokenStream::new();
     let mut current = ty;
-    loop {
-        let Type::Path(path) = current else { break };
+    while let Type::Path(path) = current {
         let Some(last) = path.path.segments.last() else {
             break;
         };
@@ -83,24 +85,24 @@ fn field_checks(field: &Field) -> TokenStream {
     if let Some(length) = &field.rules.length {
         let (min, max) = (bound(&length.min), bound(&length.max));
         rules.push(quote_spanned!(field.ty.span()=>
-            #support::check_length(value, &path, #min, #max, errors);
+            #support::check_length(value, path, #min, #max, errors);
         ));
     }
     if let Some(range) = &field.rules.range {
         let (min, max) = (bound(&range.min), bound(&range.max));
         rules.push(quote_spanned!(field.ty.span()=>
-            #support::check_range(value, &path, #min, #max, errors);
+            #support::check_range(value, path, #min, #max, errors);
         ));
     }
     if let Some(pattern) = &field.rules.pattern {
         rules.push(quote_spanned!(field.ty.span()=> {
             static PATTERN: #support::Pattern = #support::Pattern::new(#pattern);
-            #support::check_pattern(value, &path, &PATTERN, errors);
+            #support::check_pattern(value, path, &PATTERN, errors);
         }));
     }
     if let Some(custom) = &field.rules.custom {
         rules.push(quote_spanned!(custom.span()=>
-            #support::check_custom(value, &path, #custom, errors);
+            #support::check_custom(value, path, #custom, errors);
         ));
     }
     let rules = if rules.is_empty() {
@@ -115,11 +117,69 @@ fn field_checks(field: &Field) -> TokenStream {
             }
         }
     };
+    let nested = may_nest(&field.ty)
+        .then(|| quote!((&&#support::Probe(&self.#ident)).validate_nested(path, errors);));
+    if rules.is_empty() && nested.is_none() {
+        return TokenStream::new();
+    }
     quote! {
         {
-            let path = #support::join(prefix, #wire);
+            let path = #support::FieldPath::new(prefix, #wire);
             #rules
-            (&&#support::Probe(&self.#ident)).validate_nested(&path, errors);
+            #nested
         }
+    }
+}
+
+/// Types whose values hold no nested config, seen through containers.
+const LEAVES: &[&str] = &[
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "f32",
+    "f64",
+    "bool",
+    "char",
+    "String",
+    "Value",
+    "Dependency",
+];
+
+/// Whether a field of type `ty` may hold a nested config with rules of its own; `false`
+/// only for types recognised by name as leaves, so the check is skipped at no risk.
+fn may_nest(ty: &Type) -> bool {
+    let Type::Path(path) = ty else {
+        return !matches!(ty, Type::Tuple(tuple) if tuple.elems.is_empty());
+    };
+    let Some(last) = path.path.segments.last() else {
+        return true;
+    };
+    let name = last.ident.to_string();
+    if LEAVES.contains(&name.as_str()) {
+        return false;
+    }
+    match (name.as_str(), &last.arguments) {
+        (
+            "Option" | "Vec" | "Box" | "Field" | "BTreeMap" | "HashMap",
+            syn::PathArguments::AngleBracketed(args),
+        ) => {
+            match args.args.iter().rev().find_map(|arg| match arg {
+                syn::GenericArgument::Type(inner) => Some(inner),
+                _ => None,
+            }) {
+                Some(inner) => may_nest(inner),
+                None => true,
+            }
+        }
+        _ => true,
     }
 }

@@ -43,7 +43,7 @@ pub fn expand(data: &DataType) -> TokenStream {
         #wire
 
         #[doc = #refs_doc]
-        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+        #[derive(::core::fmt::Debug, ::core::clone::Clone)]
         #vis struct #refs {
             #(#ref_fields,)*
         }

@@ -102,7 +102,7 @@ fn shadow_field(field: &Field, helpers: &mut Vec<TokenStream>) -> TokenStream {
     match &field.default {
         Some(DefaultValue::Trait) => attrs.push(quote!(#[serde(default)])),
         Some(DefaultValue::Expr(expr)) => {
-            let name = format_ident!("__default_{}", field.wire);
+            let name = format_ident!("__default_{}", helper_suffix(field));
             let name_str = name.to_string();
             let value = match expr {
                 syn::Expr::Lit(syn::ExprLit {
@@ -139,7 +139,7 @@ fn shadow_field(field: &Field, helpers: &mut Vec<TokenStream>) -> TokenStream {
         transforms.push(quote!(#support::schema_pattern(schema, #pattern);));
     }
     if !transforms.is_empty() {
-        let name = format_ident!("__schema_{}", field.wire);
+        let name = format_ident!("__schema_{}", helper_suffix(field));
         helpers.push(quote! {
             fn #name(schema: &mut ::pragma_sdk::__private::schemars::Schema) {
                 #(#transforms)*
@@ -148,4 +148,10 @@ fn shadow_field(field: &Field, helpers: &mut Vec<TokenStream>) -> TokenStream {
         attrs.push(quote!(#[schemars(transform = #name)]));
     }
     quote!(#(#docs)* #(#attrs)* #ident: #ty)
+}
+
+/// The field's name without `r#`, for naming generated helpers.
+fn helper_suffix(field: &Field) -> String {
+    let name = field.ident.to_string();
+    name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
 }

@@ -27,12 +27,57 @@ pub struct SlowConfig {
     #[serde(default = "default_delay")]
     #[schemars(range(max = 60000))]
     pub delay_ms: u64,
-    /// Copied to the outputs.
-    #[serde(default)]
+    /// Copied to the outputs; may be a field reference to a string.
+    #[serde(default, deserialize_with = "string_or_resolved")]
+    #[schemars(schema_with = "string_or_reference")]
     pub value: String,
 }
 
 impl Config for SlowConfig {}
+
+/// The schema of a string that may also be given as a field reference.
+pub fn string_or_reference(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "properties": {
+                    "provider": {"type": "string"},
+                    "resource": {"type": "string"},
+                    "name": {"type": "string"},
+                    "field": {"type": "string"}
+                },
+                "required": ["provider", "resource", "name", "field"],
+                "additionalProperties": false
+            }
+        ]
+    })
+}
+
+/// Decodes a string given as is or as a resolved field reference (its `resolved_value`).
+///
+/// # Errors
+///
+/// When the value is neither a string nor a resolved reference to one.
+pub fn string_or_resolved<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Ok(text),
+        serde_json::Value::Object(object) => match object.get("resolved_value") {
+            Some(serde_json::Value::String(text)) => Ok(text.clone()),
+            Some(other) => Err(D::Error::custom(format!(
+                "reference resolved to {other}, expected a string"
+            ))),
+            None => Err(D::Error::custom(
+                "expected a string or a resolved field reference",
+            )),
+        },
+        other => Err(D::Error::custom(format!("expected a string, got {other}"))),
+    }
+}
 
 /// Outputs of `demo/slow`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -77,12 +77,23 @@ struct Snapshot {
     removed: bool,
 }
 
+/// A resource row: the resource, and the resolved config its provider last handled
+/// successfully (the `previous_config` of its next update).
+#[derive(Serialize, Deserialize)]
+struct StoredResource {
+    resource: RawResource,
+    #[serde(default)]
+    applied: Option<JsonObject>,
+}
+
 struct Entry {
     raw: RawResource,
+    applied: Option<JsonObject>,
     refs: Vec<String>,
     event: Option<OutboxEvent>,
     in_flight: bool,
     rerun: bool,
+    dispatched: Option<JsonObject>,
     watch: watch::Sender<Snapshot>,
 }
 
@@ -95,10 +106,12 @@ impl Entry {
         });
         Entry {
             raw,
+            applied: None,
             refs,
             event: None,
             in_flight: false,
             rerun: false,
+            dispatched: None,
             watch,
         }
     }
@@ -115,7 +128,11 @@ impl Entry {
         Op::PutResource {
             id: id.to_owned(),
             provider: self.raw.provider.clone(),
-            body: serde_json::to_string(&self.raw).unwrap_or_default(),
+            body: serde_json::to_string(&StoredResourceRef {
+                resource: &self.raw,
+                applied: self.applied.as_ref(),
+            })
+            .unwrap_or_default(),
         }
     }
 
@@ -129,6 +146,12 @@ impl Entry {
         ops.push(self.put(id));
         self.notify();
     }
+}
+
+#[derive(Serialize)]
+struct StoredResourceRef<'a> {
+    resource: &'a RawResource,
+    applied: Option<&'a JsonObject>,
 }
 
 fn put_event(resource_id: &str, event: &OutboxEvent) -> Op {
@@ -387,6 +410,22 @@ struct Inner {
 }
 
 /// The lifecycle engine; cheap to clone (clones share everything).
+///
+/// Rules it enforces on apply: a name is 1 to 253 ASCII letters, digits, `-`, `_` and `.`,
+/// starting and ending with a letter or digit and without `..`; at most 64 tags of 1 to 128
+/// characters; the provider and type must be hosted and the config must fit the type's schema;
+/// every referenced resource, dependency and owner must exist, and references must not form a
+/// cycle.
+///
+/// Limitation: deleting a resource waits until its `on_delete` (with its retries) is done;
+/// there is no timeout on that wait.
+///
+/// Limitation: a resource that references a failed resource stays `pending` until that
+/// resource becomes ready again (after a new apply or a dead-letter retry).
+///
+/// Limitation: when a store write fails (a full disk), the failure is logged and an apply is
+/// answered with 500, but the in-memory state keeps the change; restart to return to what was
+/// stored.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -399,6 +438,23 @@ impl std::fmt::Debug for Engine {
             .field("retry", &self.inner.retry)
             .finish_non_exhaustive()
     }
+}
+
+/// An event ready to run.
+struct Run {
+    request: DispatchRequest,
+    event: OutboxEvent,
+    provider: String,
+}
+
+/// What preparing an event found.
+enum Prepared {
+    /// The resource or its event is gone.
+    Gone,
+    /// Dispatch it.
+    Run(Box<Run>),
+    /// A reference could not be resolved; the event fails with this message.
+    Unresolvable(Box<OutboxEvent>, String),
 }
 
 /// Who applies a resource.
@@ -498,15 +554,17 @@ impl Engine {
     ) -> Result<Self, StoreError> {
         let mut state = State::default();
         for (id, body) in loaded.resources {
-            let raw: RawResource =
+            let stored: StoredResource =
                 serde_json::from_str(&body).map_err(|err| StoreError::Corrupt {
                     table: "resources",
                     key: id.clone(),
                     message: err.to_string(),
                 })?;
-            let refs = collect_refs(&raw).unwrap_or_default();
+            let refs = collect_refs(&stored.resource).unwrap_or_default();
             state.link(&id, &refs);
-            state.resources.insert(id, Entry::new(raw, refs));
+            let mut entry = Entry::new(stored.resource, refs);
+            entry.applied = stored.applied;
+            state.resources.insert(id, entry);
         }
         let mut ops = Change::new();
         for (id, body) in loaded.events {
@@ -782,6 +840,7 @@ impl Engine {
                 state.unlink(&id, &old.refs);
                 let mut entry = Entry::new(stored, refs.clone());
                 entry.watch = old.watch;
+                entry.applied = old.applied;
                 state.resources.insert(id.clone(), entry);
             } else {
                 state
@@ -856,10 +915,19 @@ impl Engine {
             let mut state = self.lock();
             self.prepare(&mut state, &id)
         };
-        let (request, event, provider_name) = match prepared {
-            Ok(Some(prepared)) => prepared,
-            Ok(None) => return,
-            Err((event, message)) => {
+        let Run {
+            request,
+            event,
+            provider: provider_name,
+        } = match prepared {
+            Prepared::Run(run) => *run,
+            Prepared::Gone => {
+                if let Some(entry) = self.lock().resources.get_mut(&id) {
+                    entry.in_flight = false;
+                }
+                return;
+            }
+            Prepared::Unresolvable(event, message) => {
                 self.finish(&id, &event, Err((message, 1, false)));
                 return;
             }
@@ -898,29 +966,32 @@ impl Engine {
         self.finish(&id, &event, outcome);
     }
 
-    #[allow(clippy::type_complexity)]
-    fn prepare(
-        &self,
-        state: &mut State,
-        id: &str,
-    ) -> Result<Option<(DispatchRequest, OutboxEvent, String)>, (OutboxEvent, String)> {
+    fn prepare(&self, state: &mut State, id: &str) -> Prepared {
         let Some(entry) = state.resources.get(id) else {
-            return Ok(None);
+            return Prepared::Gone;
         };
         let Some(event) = entry.event.clone() else {
-            return Ok(None);
+            return Prepared::Gone;
         };
         let resolved = references::resolve(&entry.raw.config, &Lookups(state));
         let config = match (resolved, event.event_type) {
             (Ok(config), _) => config,
             (Err(_), EventType::Delete) => entry.raw.config.clone(),
-            (Err(message), _) => return Err((event, message)),
+            (Err(message), _) => return Prepared::Unresolvable(Box::new(event), message),
+        };
+        let previous_config = match (&event.event_type, &entry.applied, &event.previous_config) {
+            (EventType::Update, Some(applied), _) => Some(applied.clone()),
+            (EventType::Update, None, Some(previous)) => Some(
+                references::resolve(previous, &Lookups(state)).unwrap_or_else(|_| config.clone()),
+            ),
+            _ => None,
         };
         let Some(entry) = state.resources.get_mut(id) else {
-            return Ok(None);
+            return Prepared::Gone;
         };
         entry.raw.lifecycle_state = LifecycleState::Processing;
         entry.raw.updated_at = Some(Timestamp::now());
+        entry.dispatched = Some(config.clone());
         self.inner.store.write(vec![entry.put(id)]);
         entry.notify();
         let request = DispatchRequest {
@@ -932,9 +1003,13 @@ impl Engine {
                 outputs: entry.raw.provisioned.then(|| entry.raw.outputs.clone()),
                 tags: entry.raw.tags.clone(),
             },
-            previous_config: event.previous_config.clone(),
+            previous_config,
         };
-        Ok(Some((request, event, entry.raw.provider.clone())))
+        Prepared::Run(Box::new(Run {
+            request,
+            event,
+            provider: entry.raw.provider.clone(),
+        }))
     }
 
     fn finish(&self, id: &str, event: &OutboxEvent, outcome: Result<Value, (String, u32, bool)>) {
@@ -986,6 +1061,7 @@ impl Engine {
                             .as_ref()
                             .is_some_and(|previous| previous != &event.payload);
                     entry.raw.outputs = outputs;
+                    entry.applied = entry.dispatched.take();
                     entry.raw.lifecycle_state = LifecycleState::Ready;
                     entry.raw.error = None;
                     entry.raw.provisioned = true;

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod builtin;
+pub mod cli;
 pub mod demo;
 pub mod deploy;
 pub mod engine;

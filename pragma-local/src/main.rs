@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Serves the API.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Everyday(pragma_local::cli::Command),
 }
 
 #[derive(Args)]
@@ -141,6 +143,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Everyday(command) => return pragma_local::cli::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,13 +4,41 @@
 //! Supported keywords: `type` (one or a list), `required`, `properties`,
 //! `additionalProperties` (`false` or a schema), `enum`, `const`, `minimum`, `maximum`,
 //! `exclusiveMinimum`, `exclusiveMaximum`, `minLength`, `maxLength`, `items`, `minItems`,
-//! `maxItems`, `anyOf`, `oneOf`, `allOf`, and `$ref` into `$defs` or `definitions`.
+//! `maxItems`, `pattern`, `anyOf`, `oneOf`, `allOf`, and `$ref` into `$defs` or
+//! `definitions`.
 //!
-//! Limitation: `pattern` and `format` are not checked (the provider still checks them when it
-//! decodes and validates the config at dispatch).
+//! Limitation: `format` is not checked, and a `pattern` that does not compile as a regular
+//! expression is ignored (the provider still checks both when it decodes and validates the
+//! config at dispatch).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pragma_sdk::models::LocationItem;
+use regex_automata::meta::Regex;
 use serde_json::{Map, Value};
+
+/// How many compiled patterns are kept before the cache starts over.
+const MAX_CACHED_PATTERNS: usize = 1024;
+
+/// The compiled form of `pattern`, or `None` when it does not compile.
+fn compiled(pattern: &str) -> Option<Arc<Regex>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<Regex>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut cache = match cache.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(found) = cache.get(pattern) {
+        return found.clone();
+    }
+    if cache.len() >= MAX_CACHED_PATTERNS {
+        cache.clear();
+    }
+    let regex = Regex::new(pattern).ok().map(Arc::new);
+    cache.insert(pattern.to_owned(), regex.clone());
+    regex
+}
 
 /// One place where a value does not fit its schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,6 +407,17 @@ fn check_values(
                 ));
             }
         }
+        if let Some(Value::String(pattern)) = schema.get("pattern") {
+            if let Some(regex) = compiled(pattern) {
+                if !regex.is_match(text.as_str()) {
+                    return Some(violation(
+                        path,
+                        format!("must match the pattern {pattern:?}"),
+                        "string_pattern_mismatch",
+                    ));
+                }
+            }
+        }
     }
     None
 }
@@ -451,5 +490,16 @@ mod tests {
         assert!(check(&s, &json!({"name": "abc"})).is_none());
         assert!(check(&s, &json!({"name": "a"})).is_some());
         assert!(check(&s, &json!({"name": "abcd"})).is_some());
+    }
+
+    #[test]
+    fn patterns_are_checked_and_broken_ones_ignored() {
+        let s = schema(json!({"type": "object", "properties": {
+            "zone": {"type": "string", "pattern": "^[a-z]+-[0-9]$"},
+            "odd": {"type": "string", "pattern": "(unclosed"}
+        }}));
+        assert!(check(&s, &json!({"zone": "eu-1", "odd": "x"})).is_none());
+        let bad = check(&s, &json!({"zone": "EU"})).unwrap();
+        assert_eq!(bad.kind, "string_pattern_mismatch");
     }
 }

@@ -192,6 +192,13 @@ fn decode_body<T: serde::de::DeserializeOwned>(
             "json_invalid",
         )
     })?;
+    if !value.is_object() {
+        return Err(ApiError::invalid(
+            vec![LocationItem::Key("body".to_owned())],
+            "expected a JSON object",
+            "model_attributes_type",
+        ));
+    }
     pragma_sdk::decode::from_value(value).map_err(|err| {
         let kind = if err.message.starts_with("missing field") {
             "missing"

@@ -26,7 +26,10 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 fn path_error<E: fmt::Display>(err: serde_path_to_error::Error<E>) -> DecodeError {
-    let path = err.path().to_string();
+    let path = match err.path().to_string() {
+        path if path.is_empty() || path == "?" => ".".to_owned(),
+        path => path,
+    };
     DecodeError {
         path,
         message: err.into_inner().to_string(),
@@ -42,6 +45,9 @@ fn path_error<E: fmt::Display>(err: serde_path_to_error::Error<E>) -> DecodeErro
 /// ```
 /// let err = pragma_sdk::decode::from_slice::<Vec<u32>>(br#"[1, "two"]"#).unwrap_err();
 /// assert_eq!(err.path, "[1]");
+///
+/// let err = pragma_sdk::decode::from_slice::<Vec<u32>>(b"not json").unwrap_err();
+/// assert_eq!(err.path, ".");
 /// ```
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     match serde_json::from_slice(bytes) {

@@ -315,7 +315,9 @@ fn blocking_client_works_from_a_plain_thread() {
     let thread = std::thread::spawn(move || clone.get_me().unwrap());
     assert_eq!(thread.join().unwrap().user_id, "u-1");
     assert!(client.is_healthy());
-    assert_eq!(server.requests().len(), 2);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].peer, requests[1].peer, "clones share the pool");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,4 +329,76 @@ async fn blocking_client_called_and_dropped_inside_a_runtime_does_not_panic() {
     assert_eq!(me.unwrap().user_id, "u-1");
     drop(client);
     assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn both_faces_are_clone_send_and_sync() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<pragma_sdk::AsyncPragmaClient>();
+    shareable::<pragma_sdk::PragmaClient>();
+    fn sendable<T: Send + 'static>() {}
+    sendable::<pragma_sdk::client::BuildLogStream>();
+    sendable::<pragma_sdk::client::BuildLogLines>();
+}
+
+#[tokio::test]
+async fn clones_share_one_connection() {
+    let server = TestServer::start(route).await;
+    let client = server.client();
+    let clone = client.clone();
+    client.get_me().await.unwrap();
+    clone.get_me().await.unwrap();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].peer, requests[1].peer,
+        "the clone reused the pooled connection"
+    );
+
+    let other = server.client();
+    other.get_me().await.unwrap();
+    assert_ne!(
+        server.last().peer,
+        requests[0].peer,
+        "a separate client has its own pool"
+    );
+}
+
+#[tokio::test]
+async fn rollback_refuses_when_there_is_nothing_to_roll_back_to() {
+    let server = TestServer::start(|request| match request.path.as_str() {
+        "/providers/fresh/deployment" => {
+            Reply::json(200, r#"{"status":"pending","healthy":false}"#)
+        }
+        "/providers/mycloud/deployment" => {
+            Reply::json(200, r#"{"status":"available","version":"20251231.120000"}"#)
+        }
+        "/providers/mycloud/builds" => Reply::json(200, BUILDS),
+        _ => Reply::json(404, r#"{"detail":"Not Found"}"#),
+    })
+    .await;
+    let client = server.client();
+
+    let err = client.rollback_provider("fresh").await.unwrap_err();
+    assert!(
+        matches!(err, pragma_sdk::Error::InvalidArgument(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("no deployed version"), "{err}");
+
+    let err = client.rollback_provider("mycloud").await.unwrap_err();
+    assert!(
+        err.to_string().contains("older than 20251231.120000"),
+        "{err}"
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|request| request.method == "GET"),
+        "nothing was deployed"
+    );
+
+    let err = client.rollback_provider("gone").await.unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
 }

@@ -166,9 +166,28 @@ pub mod derive_support {
 
     use super::{ConfigError, ConfigErrors, Validate};
 
-    /// `path.name`, or `name` at the root.
-    pub fn join(path: &str, name: &str) -> String {
-        super::join(path, name)
+    /// The path of one field: its parent's path and its own name, joined only when needed.
+    #[derive(Debug, Clone, Copy)]
+    pub struct FieldPath<'a> {
+        prefix: &'a str,
+        name: &'static str,
+    }
+
+    impl<'a> FieldPath<'a> {
+        /// The field `name` under `prefix` (empty for the root).
+        pub fn new(prefix: &'a str, name: &'static str) -> Self {
+            FieldPath { prefix, name }
+        }
+    }
+
+    impl fmt::Display for FieldPath<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            if self.prefix.is_empty() {
+                f.write_str(self.name)
+            } else {
+                write!(f, "{}.{}", self.prefix, self.name)
+            }
+        }
     }
 
     /// Wraps a field so method resolution can pick [`NestedValidate`] when the field's type
@@ -178,23 +197,23 @@ pub mod derive_support {
     /// Chosen for fields whose type implements [`Validate`].
     pub trait NestedValidate {
         /// Checks the nested rules.
-        fn validate_nested(&self, path: &str, errors: &mut ConfigErrors);
+        fn validate_nested(&self, path: FieldPath<'_>, errors: &mut ConfigErrors);
     }
 
     impl<T: Validate + ?Sized> NestedValidate for &Probe<'_, T> {
-        fn validate_nested(&self, path: &str, errors: &mut ConfigErrors) {
-            self.0.validate_at(path, errors);
+        fn validate_nested(&self, path: FieldPath<'_>, errors: &mut ConfigErrors) {
+            self.0.validate_at(&path.to_string(), errors);
         }
     }
 
     /// Chosen for fields with no nested rules.
     pub trait NoValidate {
         /// Does nothing.
-        fn validate_nested(&self, path: &str, errors: &mut ConfigErrors);
+        fn validate_nested(&self, path: FieldPath<'_>, errors: &mut ConfigErrors);
     }
 
     impl<T: ?Sized> NoValidate for &&Probe<'_, T> {
-        fn validate_nested(&self, _path: &str, _errors: &mut ConfigErrors) {}
+        fn validate_nested(&self, _path: FieldPath<'_>, _errors: &mut ConfigErrors) {}
     }
 
     /// Values with a length: strings (in characters) and collections (in items).
@@ -228,7 +247,7 @@ pub mod derive_support {
     /// Checks a `length(min, max)` rule.
     pub fn check_length<T: Length + ?Sized>(
         value: &T,
-        path: &str,
+        path: FieldPath<'_>,
         min: Option<usize>,
         max: Option<usize>,
         errors: &mut ConfigErrors,
@@ -236,13 +255,13 @@ pub mod derive_support {
         let length = value.length();
         if let Some(min) = min.filter(|min| length < *min) {
             errors.push(ConfigError::new(
-                path,
+                path.to_string(),
                 format!("must have at least {min} {}, got {length}", T::UNIT),
             ));
         }
         if let Some(max) = max.filter(|max| length > *max) {
             errors.push(ConfigError::new(
-                path,
+                path.to_string(),
                 format!("must have at most {max} {}, got {length}", T::UNIT),
             ));
         }
@@ -251,20 +270,20 @@ pub mod derive_support {
     /// Checks a `range(min, max)` rule.
     pub fn check_range<T: PartialOrd + fmt::Display>(
         value: &T,
-        path: &str,
+        path: FieldPath<'_>,
         min: Option<T>,
         max: Option<T>,
         errors: &mut ConfigErrors,
     ) {
         if let Some(min) = min.filter(|min| value < min) {
             errors.push(ConfigError::new(
-                path,
+                path.to_string(),
                 format!("must be at least {min}, got {value}"),
             ));
         }
         if let Some(max) = max.filter(|max| value > max) {
             errors.push(ConfigError::new(
-                path,
+                path.to_string(),
                 format!("must be at most {max}, got {value}"),
             ));
         }
@@ -290,7 +309,7 @@ pub mod derive_support {
     /// (anchor it with `^…$` to match the whole value).
     pub fn check_pattern<T: AsRef<str> + ?Sized>(
         value: &T,
-        path: &str,
+        path: FieldPath<'_>,
         pattern: &Pattern,
         errors: &mut ConfigErrors,
     ) {
@@ -301,11 +320,11 @@ pub mod derive_support {
         match compiled {
             Ok(regex) if regex.is_match(value) => {}
             Ok(_) => errors.push(ConfigError::new(
-                path,
+                path.to_string(),
                 format!("must match the pattern {}, got {value:?}", pattern.source),
             )),
             Err(err) => errors.push(ConfigError::new(
-                path,
+                path.to_string(),
                 format!("the pattern {} does not compile: {err}", pattern.source),
             )),
         }
@@ -314,12 +333,12 @@ pub mod derive_support {
     /// Checks a `custom = path::to_fn` rule.
     pub fn check_custom<T: ?Sized>(
         value: &T,
-        path: &str,
+        path: FieldPath<'_>,
         check: fn(&T) -> Result<(), String>,
         errors: &mut ConfigErrors,
     ) {
         if let Err(message) = check(value) {
-            errors.push(ConfigError::new(path, message));
+            errors.push(ConfigError::new(path.to_string(), message));
         }
     }
 
@@ -352,7 +371,7 @@ pub mod derive_support {
     }
 
     fn with_value(schema: &mut Schema, f: impl FnOnce(&mut Value)) {
-        let mut value = std::mem::replace(schema, Schema::default()).to_value();
+        let mut value = std::mem::take(schema).to_value();
         f(&mut value);
         if let Ok(rebuilt) = Schema::try_from(value) {
             *schema = rebuilt;

@@ -13,6 +13,7 @@ use crate::client::{AsyncPragmaClient, BuildLogStream, ClientBuilder, Error};
 /// Dropped with `shutdown_background`, so the last clone of a client may be dropped anywhere,
 /// also inside an asynchronous context.
 struct BlockingRuntime {
+    handle: tokio::runtime::Handle,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -63,14 +64,12 @@ impl PragmaClient {
             .thread_name("pragma-client")
             .enable_all()
             .build()
-            .map_err(|source| Error::Io {
-                path: "tokio runtime".into(),
-                source,
-            })?;
+            .map_err(Error::Runtime)?;
         let client = builder.build()?;
         Ok(PragmaClient {
             client,
             runtime: Arc::new(BlockingRuntime {
+                handle: runtime.handle().clone(),
                 runtime: Some(runtime),
             }),
         })
@@ -111,14 +110,12 @@ impl PragmaClient {
         F: Future + Send,
         F::Output: Send,
     {
-        let Some(runtime) = self.runtime.runtime.as_ref() else {
-            unreachable!("the runtime is only taken when the client is dropped")
-        };
+        let handle = &self.runtime.handle;
         if tokio::runtime::Handle::try_current().is_err() {
-            return runtime.block_on(future);
+            return handle.block_on(future);
         }
         std::thread::scope(
-            |scope| match scope.spawn(|| runtime.block_on(future)).join() {
+            |scope| match scope.spawn(|| handle.block_on(future)).join() {
                 Ok(output) => output,
                 Err(panic) => std::panic::resume_unwind(panic),
             },

@@ -175,7 +175,7 @@ impl ClientBuilder {
     ///
     /// # Errors
     ///
-    /// As [`ClientBuilder::build`], and [`Error::Io`] when the runtime cannot be started.
+    /// As [`ClientBuilder::build`], and [`Error::Runtime`] when the runtime cannot be started.
     #[cfg(feature = "blocking")]
     pub fn build_blocking(self) -> Result<crate::PragmaClient, Error> {
         crate::PragmaClient::from_builder(self)
@@ -195,6 +195,11 @@ fn normalize_base_url(url: &str) -> Result<String, Error> {
         return Err(Error::InvalidArgument(format!(
             "base URL {trimmed:?}: must not have a query or fragment"
         )));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(Error::InvalidArgument(
+            "the base URL must not carry credentials; use ClientBuilder::auth_token".to_owned(),
+        ));
     }
     if parsed.cannot_be_a_base() || parsed.host_str().is_none() {
         return Err(Error::InvalidArgument(format!(
@@ -217,5 +222,7 @@ mod tests {
         assert!(normalize_base_url("ftp://h").is_err());
         assert!(normalize_base_url("http://h/?a=1").is_err());
         assert!(normalize_base_url("not a url").is_err());
+        let err = normalize_base_url("http://user:secret@h").unwrap_err();
+        assert!(!err.to_string().contains("secret"));
     }
 }

@@ -106,6 +106,10 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// The blocking client's runtime could not be started.
+    #[error("cannot start the client's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+
     /// A file could not be read (while packing a provider directory, …).
     #[error("{}: {source}", .path.display())]
     Io {

@@ -1,6 +1,6 @@
 //! The typed client of the platform's HTTP API, asynchronous and blocking.
 //!
-//! [`AsyncPragmaClient`] is the implementation; [`PragmaClient`](crate::PragmaClient) (feature
+//! [`AsyncPragmaClient`] is the implementation; [`PragmaClient`] (feature
 //! `blocking`, on by default) is the same list of methods without `async`, driving the
 //! asynchronous client on a runtime of its own. Both are built with [`ClientBuilder`], are
 //! cheap to clone (clones share one connection pool) and can be shared between threads.

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Router;
@@ -24,6 +24,8 @@ pub struct Recorded {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// The client's address, which tells connections apart.
+    pub peer: std::net::SocketAddr,
 }
 
 impl Recorded {
@@ -101,7 +103,11 @@ impl Drop for TestServer {
     }
 }
 
-async fn handle(State(state): State<ServerState>, request: Request) -> Response {
+async fn handle(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     let recorded = Recorded {
@@ -110,6 +116,7 @@ async fn handle(State(state): State<ServerState>, request: Request) -> Response 
         query: parts.uri.query().map(str::to_owned),
         headers: parts.headers,
         body: body.to_vec(),
+        peer,
     };
     let reply = (state.responder)(&recorded);
     state.requests.lock().unwrap().push(recorded);
@@ -145,6 +152,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app).await.unwrap();
         });
         TestServer {

@@ -1,0 +1,120 @@
+//! Deleting resources: what a resource owns goes first, and a resource others reference is
+//! kept.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{client, echo_id, first_violation, raw, start, value_of, wait_for, Recorder};
+use pragma_sdk::models::{EventType, LifecycleState};
+use serde_json::json;
+
+const PENDING: LifecycleState = LifecycleState::Pending;
+const READY: LifecycleState = LifecycleState::Ready;
+
+#[tokio::test]
+async fn deleting_an_owner_deletes_its_subresources_first() {
+    let recorder = Arc::new(Recorder::default());
+    let server = start(&recorder).await;
+    let client = client(&server);
+    client
+        .apply_resource(&raw("parent", "p", json!({}), PENDING))
+        .await
+        .unwrap();
+    let parent = wait_for(&client, ("test", "parent", "p"), READY).await;
+    assert_eq!(parent.outputs["value"], "child of p");
+    let child = wait_for(&client, ("test", "echo", "p-child"), READY).await;
+    assert_eq!(child.owner_references[0].name, "p");
+
+    let deleted = client.delete_resource("test", "parent", "p").await.unwrap();
+    assert_eq!(deleted.unwrap().name, "p");
+    assert!(client
+        .get_resource("test", "echo", "p-child")
+        .await
+        .unwrap_err()
+        .is_not_found());
+    assert!(client
+        .get_resource("test", "parent", "p")
+        .await
+        .unwrap_err()
+        .is_not_found());
+    let deletes: Vec<String> = recorder
+        .calls()
+        .into_iter()
+        .filter(|c| c.event == EventType::Delete)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(deletes, vec!["p-child", "p"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_referenced_resource_is_not_deleted() {
+    let recorder = Arc::new(Recorder::default());
+    let server = start(&recorder).await;
+    let client = client(&server);
+    client
+        .apply_resource(&raw("echo", "base", json!({"value": "x"}), PENDING))
+        .await
+        .unwrap();
+    let user = json!({"value": value_of("base")});
+    client
+        .apply_resource(&raw("echo", "user", user, PENDING))
+        .await
+        .unwrap();
+    wait_for(&client, ("test", "echo", "user"), READY).await;
+
+    let err = client
+        .delete_resource("test", "echo", "base")
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert!(common::message(&err).contains(&echo_id("user")), "{err}");
+    assert!(client.get_resource("test", "echo", "base").await.is_ok());
+    assert_eq!(recorder.count(EventType::Delete, "base"), 0);
+
+    client
+        .delete_resource("test", "echo", "user")
+        .await
+        .unwrap();
+    client
+        .delete_resource("test", "echo", "base")
+        .await
+        .unwrap();
+    let err = client
+        .delete_resource("test", "echo", "base")
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn deleting_all_resources_of_a_provider_through_the_registry() {
+    let recorder = Arc::new(Recorder::default());
+    let server = start(&recorder).await;
+    let client = client(&server);
+    client
+        .apply_resource(&raw("echo", "a", json!({"value": "x"}), PENDING))
+        .await
+        .unwrap();
+    let b = json!({"value": value_of("a")});
+    client
+        .apply_resource(&raw("echo", "b", b, PENDING))
+        .await
+        .unwrap();
+    wait_for(&client, ("test", "echo", "b"), READY).await;
+    let registry = server.platform().registry();
+    assert_eq!(registry.resource_count("test").await.unwrap(), 2);
+    assert_eq!(registry.delete_resources("test").await.unwrap(), 2);
+    assert_eq!(registry.resource_count("test").await.unwrap(), 0);
+    assert_eq!(recorder.count(EventType::Delete, "a"), 1);
+    assert!(registry.unregister("test"));
+    assert_eq!(registry.provider_names(), vec!["pragma"]);
+    let err = client
+        .apply_resource(&raw("echo", "a", json!({}), PENDING))
+        .await
+        .unwrap_err();
+    assert_eq!(first_violation(&err).0, vec!["body", "provider"]);
+    server.shutdown().await;
+}

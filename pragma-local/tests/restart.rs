@@ -1,0 +1,145 @@
+//! Recovery: a `pragma-local serve` process killed with SIGKILL while events are in flight is
+//! started again on the same data directory, and every resource still reaches `ready`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pragma_sdk::client::ListFilter;
+use pragma_sdk::models::{LifecycleState, RawResource};
+use pragma_sdk::AsyncPragmaClient;
+use serde_json::json;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Served {
+    child: Child,
+    client: AsyncPragmaClient,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve(data_dir: &std::path::Path) -> Served {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_pragma-local"))
+        .args(["serve", "--demo-slow-provider", "--retry-delay-ms", "10"])
+        .arg("--bind")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = AsyncPragmaClient::builder()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .no_auth()
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !client.is_healthy().await {
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Served { child, client }
+}
+
+fn slow(name: &str, value: serde_json::Value, state: LifecycleState) -> RawResource {
+    let mut raw = RawResource::new("demo", "slow", name);
+    raw.config = json!({"delay_ms": 400, "value": value})
+        .as_object()
+        .cloned()
+        .unwrap();
+    raw.lifecycle_state = state;
+    raw
+}
+
+async fn demo(served: &Served) -> Vec<RawResource> {
+    served
+        .client
+        .list_resources(&ListFilter::new().provider("demo"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn work_in_flight_survives_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(dir.path()).await;
+    for i in 0..20 {
+        let resource = slow(
+            &format!("s{i}"),
+            json!(format!("v{i}")),
+            LifecycleState::Pending,
+        );
+        served.client.apply_resource(&resource).await.unwrap();
+    }
+    let reference = json!({"provider": "demo", "resource": "slow", "name": "s0",
+                           "field": "outputs.value"});
+    let dependent = slow("dependent", reference, LifecycleState::Pending);
+    served.client.apply_resource(&dependent).await.unwrap();
+    let draft = slow("draft", json!("d"), LifecycleState::Draft);
+    served.client.apply_resource(&draft).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let s0 = served
+        .client
+        .get_resource("demo", "slow", "s0")
+        .await
+        .unwrap();
+    assert_eq!(
+        s0.lifecycle_state,
+        LifecycleState::Processing,
+        "killed mid-processing"
+    );
+
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    drop(served);
+
+    let served = serve(dir.path()).await;
+    assert_eq!(demo(&served).await.len(), 22, "nothing applied was lost");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let unsettled: Vec<RawResource> = demo(&served)
+            .await
+            .into_iter()
+            .filter(|r| r.name != "draft" && r.lifecycle_state != LifecycleState::Ready)
+            .collect();
+        if unsettled.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still unsettled: {unsettled:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dependent = served
+        .client
+        .get_resource("demo", "slow", "dependent")
+        .await
+        .unwrap();
+    assert_eq!(dependent.outputs["value"], "v0");
+    let draft = served
+        .client
+        .get_resource("demo", "slow", "draft")
+        .await
+        .unwrap();
+    assert_eq!(draft.lifecycle_state, LifecycleState::Draft);
+    let s7 = served
+        .client
+        .get_resource("demo", "slow", "s7")
+        .await
+        .unwrap();
+    assert_eq!(s7.outputs["value"], "v7");
+    assert!(s7.provisioned);
+}
