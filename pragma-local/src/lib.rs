@@ -12,6 +12,7 @@
 pub mod builtin;
 pub mod cli;
 pub mod demo;
+pub mod deploy;
 pub mod engine;
 pub mod error;
 pub mod hosted;
@@ -21,6 +22,7 @@ mod references;
 pub mod schema;
 pub mod server;
 mod store;
+pub mod workers;
 
 pub use engine::{Engine, RetryPolicy};
 pub use error::ApiError;

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use std::sync::Arc;
+
+use pragma_local::workers::{WorkerProvider, WorkerSpec};
 use pragma_local::{default_user, Platform};
 use pragma_sdk::models::UserInfo;
 
@@ -59,6 +62,13 @@ struct ServeArgs {
     /// Delay before the second attempt, in milliseconds; it doubles for each further one.
     #[arg(long, default_value_t = 200)]
     retry_delay_ms: u64,
+    /// Starts the worker binary at PATH (built with the SDK's `worker_main`) and hosts its
+    /// provider; may be given several times.
+    #[arg(long = "worker", value_name = "PATH")]
+    workers: Vec<PathBuf>,
+    /// How long a worker may take to handshake, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    worker_handshake_timeout_ms: u64,
     /// Hosts the `demo` provider, whose handlers sleep; for testing only.
     #[arg(long, hide = true)]
     demo_slow_provider: bool,
@@ -88,10 +98,38 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         builder = builder.provider(demo);
     }
     let platform = builder.build().map_err(|err| err.to_string())?;
-    platform
+
+    let socket_dir = if args.in_memory {
+        std::env::temp_dir()
+    } else {
+        std::fs::create_dir_all(&args.data_dir)
+            .map_err(|err| format!("cannot create {}: {err}", args.data_dir.display()))?;
+        std::fs::canonicalize(&args.data_dir)
+            .map_err(|err| format!("cannot resolve {}: {err}", args.data_dir.display()))?
+    };
+    let mut workers = Vec::new();
+    for path in &args.workers {
+        let spec = WorkerSpec::new(path)
+            .socket_dir(&socket_dir)
+            .handshake_timeout(std::time::Duration::from_millis(
+                args.worker_handshake_timeout_ms,
+            ));
+        let worker = WorkerProvider::start(spec)
+            .await
+            .map_err(|err| err.to_string())?;
+        tracing::info!(provider = %worker.handshake().short_name, worker = %path.display(), "hosting worker");
+        platform.registry().register(Arc::new(worker.clone()));
+        workers.push(worker);
+    }
+
+    let served = platform
         .serve(args.bind)
         .await
-        .map_err(|err| err.to_string())
+        .map_err(|err| err.to_string());
+    for worker in workers {
+        worker.shutdown().await;
+    }
+    served
 }
 
 #[tokio::main]

@@ -1,0 +1,287 @@
+//! The `/providers/...` endpoints' answers to bad and edge-case input, without release
+//! builds: refused tarballs, unknown builds and providers, versions, persistence.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use pragma_local::deploy::{DeployOptions, Deployments};
+use pragma_local::Platform;
+use pragma_sdk::models::{BuildStatus, DeploymentStatus};
+use pragma_sdk::AsyncPragmaClient;
+
+struct Served {
+    client: AsyncPragmaClient,
+    deployments: Deployments,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn serve(data_dir: Option<&Path>) -> Served {
+    let platform = Platform::builder().in_memory().build().unwrap();
+    let options = DeployOptions {
+        target_dir: Some(std::env::temp_dir().join("pragma-deploy-api-target")),
+        ..DeployOptions::default()
+    };
+    let deployments =
+        Deployments::open(platform.registry(), data_dir.map(Path::to_owned), options).unwrap();
+    let app = deployments.router().fallback_service(platform.router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    let client = AsyncPragmaClient::builder()
+        .base_url(format!("http://{addr}"))
+        .no_auth()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    Served {
+        client,
+        deployments,
+        task,
+    }
+}
+
+type Tar = tar::Builder<flate2::write::GzEncoder<Vec<u8>>>;
+
+fn tarball(build: impl FnOnce(&mut Tar)) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(encoder);
+    build(&mut builder);
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+fn raw_file(builder: &mut Tar, path: &str, data: &[u8]) {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+    header.set_cksum();
+    builder.append(&header, data).unwrap();
+}
+
+fn status_of(err: &pragma_sdk::Error) -> u16 {
+    err.status().map(|s| s.as_u16()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn unsafe_tarballs_are_refused_with_a_detail() {
+    let served = serve(None).await;
+    let client = &served.client;
+
+    let escaping = tarball(|b| {
+        raw_file(b, "Cargo.toml", b"[package]");
+        raw_file(b, "../outside.rs", b"x");
+    });
+    let err = client.push_provider("evil", escaping).await.unwrap_err();
+    assert_eq!(status_of(&err), 422, "{err}");
+    assert!(err.detail().unwrap().to_string().contains(".."), "{err}");
+
+    let absolute = tarball(|b| raw_file(b, "/tmp/pragma-evil", b"x"));
+    let err = client.push_provider("evil", absolute).await.unwrap_err();
+    assert_eq!(status_of(&err), 422, "{err}");
+    assert!(
+        err.detail().unwrap().to_string().contains("absolute"),
+        "{err}"
+    );
+    assert!(!Path::new("/tmp/pragma-evil").exists());
+
+    let link = tarball(|b| {
+        raw_file(b, "Cargo.toml", b"[package]");
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        b.append_link(&mut header, "src/lib.rs", "/etc/passwd")
+            .unwrap();
+    });
+    let err = client.push_provider("evil", link).await.unwrap_err();
+    assert_eq!(status_of(&err), 422, "{err}");
+    assert!(
+        err.detail().unwrap().to_string().contains("outside"),
+        "{err}"
+    );
+
+    let garbage = client
+        .push_provider("evil", b"no tarball here".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&garbage), 400, "{garbage}");
+
+    let no_manifest = tarball(|b| raw_file(b, "README.md", b"hi"));
+    let err = client.push_provider("evil", no_manifest).await.unwrap_err();
+    assert_eq!(status_of(&err), 422, "{err}");
+    assert!(
+        err.detail().unwrap().to_string().contains("Cargo.toml"),
+        "{err}"
+    );
+
+    // Nothing refused left a build behind.
+    assert!(client.list_builds("evil").await.unwrap().is_empty());
+    served.task.abort();
+}
+
+#[tokio::test]
+async fn unknown_things_are_not_found() {
+    let served = serve(None).await;
+    let client = &served.client;
+    let err = client
+        .get_build_status("ghost", "20260101.000000")
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), 404);
+    let err = client
+        .get_build_by_version("ghost", "20260101.000000")
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), 404);
+    let err = client.deploy_provider("ghost", None).await.unwrap_err();
+    assert_eq!(status_of(&err), 404);
+    assert!(err
+        .detail()
+        .unwrap()
+        .to_string()
+        .contains("no successful build"));
+    let err = client.get_deployment_status("ghost").await.unwrap_err();
+    assert_eq!(status_of(&err), 404);
+    let err = client.delete_provider("ghost", false).await.unwrap_err();
+    assert_eq!(status_of(&err), 404);
+
+    // The built-in provider is hosted in process: listed and available.
+    let providers = client.list_providers().await.unwrap();
+    let builtin = providers
+        .iter()
+        .find(|p| p.provider_id == "pragma")
+        .unwrap();
+    assert_eq!(builtin.deployment_status, Some(DeploymentStatus::Available));
+    let status = client.get_deployment_status("pragma").await.unwrap();
+    assert!(status.healthy);
+    served.task.abort();
+}
+
+fn broken_crate() -> Vec<u8> {
+    tarball(|b| {
+        raw_file(
+            b,
+            "Cargo.toml",
+            b"[package]\nname = \"broken-provider\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        );
+        raw_file(b, "src/main.rs", b"fn main() { this is not rust }\n");
+    })
+}
+
+async fn wait_settled(
+    client: &AsyncPragmaClient,
+    id: &str,
+    version: &str,
+) -> pragma_sdk::models::BuildInfo {
+    for _ in 0..600 {
+        let build = client.get_build_status(id, version).await.unwrap();
+        if matches!(build.status, BuildStatus::Success | BuildStatus::Failed) {
+            return build;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("build {version} did not settle");
+}
+
+#[tokio::test]
+async fn failed_builds_are_kept_with_their_logs_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(Some(dir.path())).await;
+    let client = &served.client;
+
+    let first = client
+        .push_provider("broken", broken_crate())
+        .await
+        .unwrap();
+    let second = client
+        .push_provider("broken", broken_crate())
+        .await
+        .unwrap();
+    assert_eq!(first.status, BuildStatus::Pending);
+    assert_ne!(
+        first.version, second.version,
+        "two pushes in one second get two versions"
+    );
+    assert!(second.version > first.version);
+    assert_eq!(first.version.len(), "YYYYMMDD.HHMMSS".len());
+    assert_eq!(&first.version[8..9], ".");
+
+    let build = wait_settled(client, "broken", &first.version).await;
+    assert_eq!(build.status, BuildStatus::Failed);
+    assert!(build.error_message.unwrap().contains("cargo build failed"));
+    wait_settled(client, "broken", &second.version).await;
+
+    let mut log = String::new();
+    let mut lines = client
+        .stream_build_logs("broken", &first.version)
+        .await
+        .unwrap();
+    use futures_util::StreamExt;
+    while let Some(line) = lines.next().await {
+        log.push_str(&line.unwrap());
+        log.push('\n');
+    }
+    assert!(log.contains("error"), "{log}");
+
+    let err = client
+        .deploy_provider("broken", Some(&first.version))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), 400, "{err}");
+
+    let builds = client.list_builds("broken").await.unwrap();
+    assert_eq!(builds.len(), 2);
+    assert_eq!(builds[0].version, second.version, "newest first");
+    served.deployments.shutdown().await;
+    served.task.abort();
+
+    // A new platform on the same data dir sees the same builds and logs.
+    let again = serve(Some(dir.path())).await;
+    let builds = again.client.list_builds("broken").await.unwrap();
+    assert_eq!(builds.len(), 2);
+    assert_eq!(builds[1].status, BuildStatus::Failed);
+    let third = again
+        .client
+        .push_provider("broken", broken_crate())
+        .await
+        .unwrap();
+    assert!(
+        third.version > second.version,
+        "versions stay ordered after a restart"
+    );
+    let deleted = again.client.delete_provider("broken", false).await.unwrap();
+    assert_eq!(deleted.resources_deleted, 0);
+    assert!(!deleted.deployment_deleted);
+    assert!(again.client.list_builds("broken").await.unwrap().is_empty());
+    again.task.abort();
+}
+
+#[tokio::test]
+async fn an_oversized_upload_is_refused() {
+    let platform = Platform::builder().in_memory().build().unwrap();
+    let options = DeployOptions {
+        max_upload: 1024,
+        ..DeployOptions::default()
+    };
+    let deployments = Deployments::open(platform.registry(), None, options).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = deployments.router();
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = AsyncPragmaClient::builder()
+        .base_url(format!("http://{addr}"))
+        .no_auth()
+        .build()
+        .unwrap();
+    let mut big = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    big.write_all(&vec![7u8; 8192]).unwrap();
+    let err = client
+        .push_provider("big", big.finish().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), 413, "{err}");
+    task.abort();
+}

@@ -1,1 +1,0 @@
-//! Running a provider as a worker process over the worker protocol. (Being written.)
