@@ -17,7 +17,6 @@ pub mod engine;
 pub mod error;
 pub mod hosted;
 mod platform;
-mod provider_list;
 mod references;
 pub mod schema;
 pub mod server;

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::deploy::{DeployError, DeployOptions, Deployments};
 use crate::engine::{Engine, RetryPolicy};
 use crate::hosted::{HostedProvider, ProviderRegistry};
 use crate::server::{self, AppState};
@@ -40,6 +41,9 @@ pub enum PlatformError {
     /// Serving failed.
     #[error("server error: {0}")]
     Serve(String),
+    /// The provider deployment side (builds, deployments) could not be set up.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
 }
 
 /// The local user `/auth/me` reports unless another is configured.
@@ -73,6 +77,7 @@ pub struct PlatformBuilder {
     token: Option<String>,
     user: UserInfo,
     retry: RetryPolicy,
+    deploy: DeployOptions,
 }
 
 impl fmt::Debug for PlatformBuilder {
@@ -85,6 +90,7 @@ impl fmt::Debug for PlatformBuilder {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("user", &self.user)
             .field("retry", &self.retry)
+            .field("deploy", &self.deploy)
             .finish()
     }
 }
@@ -137,6 +143,12 @@ impl PlatformBuilder {
         self
     }
 
+    /// How pushed providers are built and deployed (cargo, target dir, limits).
+    pub fn deploy_options(mut self, options: DeployOptions) -> Self {
+        self.deploy = options;
+        self
+    }
+
     /// Opens the store and builds the platform; the built-in provider `pragma` is hosted
     /// unless a provider of that name was given.
     ///
@@ -160,8 +172,14 @@ impl PlatformBuilder {
         }
         providers.extend(self.providers);
         let engine = Engine::new(store, loaded, self.retry, providers)?;
+        let deployments = Deployments::open(
+            Arc::new(engine.clone()),
+            dir.map(Path::to_path_buf),
+            self.deploy,
+        )?;
         Ok(Platform {
             engine,
+            deployments,
             token: self.token.map(Arc::from),
             user: Arc::new(self.user),
         })
@@ -172,6 +190,7 @@ impl PlatformBuilder {
 #[derive(Clone)]
 pub struct Platform {
     engine: Engine,
+    deployments: Deployments,
     token: Option<Arc<str>>,
     user: Arc<UserInfo>,
 }
@@ -197,6 +216,7 @@ impl Platform {
             token: None,
             user: default_user(),
             retry: RetryPolicy::default(),
+            deploy: DeployOptions::default(),
         }
     }
 
@@ -204,6 +224,24 @@ impl Platform {
     /// providers, count and delete their resources.
     pub fn registry(&self) -> Arc<dyn ProviderRegistry> {
         Arc::new(self.engine.clone())
+    }
+
+    /// The provider deployment side: pushed builds and the worker processes of deployed
+    /// providers.
+    pub fn deployments(&self) -> &Deployments {
+        &self.deployments
+    }
+
+    /// Starts the lifecycle engine and the deployments kept from an earlier run; serving does
+    /// this itself. Must be called inside a tokio runtime.
+    pub fn start(&self) {
+        self.engine.start();
+        self.deployments.start();
+    }
+
+    /// Stops the worker processes of deployed providers, sending each `shutdown`.
+    pub async fn stop_workers(&self) {
+        self.deployments.shutdown().await;
     }
 
     /// The whole HTTP API as a router, with authentication applied.
@@ -215,7 +253,7 @@ impl Platform {
             engine: self.engine.clone(),
             user: self.user.clone(),
         };
-        let app = server::routes(state).merge(crate::provider_list::router(self.registry()));
+        let app = server::routes(state).merge(self.deployments.router());
         server::finish(app, self.token.clone())
     }
 
@@ -234,13 +272,15 @@ impl Platform {
             })?;
         let local = listener.local_addr().unwrap_or(addr);
         tracing::info!(addr = %local, "serving the Pragmatiks API");
-        self.engine.start();
-        axum::serve(listener, self.router())
+        self.start();
+        let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
-            .map_err(|err| PlatformError::Serve(err.to_string()))
+            .map_err(|err| PlatformError::Serve(err.to_string()));
+        self.stop_workers().await;
+        served
     }
 
     /// Serves the API on an ephemeral port of 127.0.0.1, in the background, for tests.
@@ -260,7 +300,7 @@ impl Platform {
             addr,
             message: err.to_string(),
         })?;
-        self.engine.start();
+        self.start();
         let router = self.router();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -308,7 +348,8 @@ impl EphemeralServer {
         &self.platform
     }
 
-    /// Stops serving, waiting (at most five seconds) for open requests to finish.
+    /// Stops serving, waiting (at most five seconds) for open requests to finish, and stops
+    /// the worker processes of deployed providers.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -322,6 +363,7 @@ impl EphemeralServer {
                 abort.abort();
             }
         }
+        self.platform.stop_workers().await;
     }
 }
 

@@ -237,7 +237,6 @@ fn the_quickstart_runs_and_leaves_the_sandbox_empty() {
         "tables         items, suppliers",
         "\"Hello from a pragma/secret value!\"",
         "tables items, pragma_owner, suppliers",
-        "sandbox/file/readme-checksum     outputs changed",
         "deleted sandbox/database/inventory  (with its subresource sandbox/file/inventory-schema)",
         "no resources left, and $ROOT holds nothing",
     ] {
@@ -246,6 +245,13 @@ fn the_quickstart_runs_and_leaves_the_sandbox_empty() {
             "missing {expected:?} in:\n{stdout}"
         );
     }
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.contains("sandbox/file/readme-checksum")
+                && line.contains("outputs changed")),
+        "the update never reached readme-checksum:\n{stdout}"
+    );
     assert_eq!(entries(root.path()), Vec::<PathBuf>::new());
 }
 

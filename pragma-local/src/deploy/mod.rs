@@ -113,6 +113,7 @@ struct Inner {
     workers: Mutex<HashMap<String, WorkerProvider>>,
     deploy_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     versions: Mutex<HashMap<String, String>>,
+    started: std::sync::atomic::AtomicBool,
 }
 
 /// The deployment side: builds, deployments and their worker processes.
@@ -167,7 +168,7 @@ fn check_provider_id(id: &str) -> Result<(), ApiError> {
 
 impl Deployments {
     /// Opens the store (`deploy.db` in `data_dir`, in memory without one) and, inside a tokio
-    /// runtime, starts again the deployments that were available.
+    /// runtime, starts again the deployments that were available (see [`Deployments::start`]).
     ///
     /// # Errors
     ///
@@ -217,10 +218,11 @@ impl Deployments {
                 workers: Mutex::new(HashMap::new()),
                 deploy_locks: Mutex::new(HashMap::new()),
                 versions: Mutex::new(HashMap::new()),
+                started: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
-            deployments.resume();
+            deployments.start();
         }
         Ok(deployments)
     }
@@ -261,6 +263,18 @@ impl Deployments {
     /// The worker running the provider `id`, if it is deployed.
     pub fn worker(&self, id: &str) -> Option<WorkerProvider> {
         lock(&self.inner.workers).get(id).cloned()
+    }
+
+    /// Starts again, once, the deployments that were available when the store was last
+    /// used; later calls do nothing. Must be called inside a tokio runtime.
+    pub fn start(&self) {
+        if !self
+            .inner
+            .started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.resume();
+        }
     }
 
     fn resume(&self) {

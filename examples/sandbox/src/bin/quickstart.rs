@@ -157,7 +157,8 @@ struct Seen {
 /// What changed about one resource between two polls.
 enum Change {
     Appeared(LifecycleState),
-    Moved(LifecycleState, LifecycleState),
+    /// From one state to another; whether the outputs changed too.
+    Moved(LifecycleState, LifecycleState, bool),
     Outputs,
 }
 
@@ -221,9 +222,13 @@ impl Progress {
             let owner = raw.owner_references.first().map(|o| o.name.clone());
             match self.seen.get_mut(&id) {
                 Some(seen) if seen.state != raw.lifecycle_state => {
-                    changes.push((id.clone(), Change::Moved(seen.state, raw.lifecycle_state)));
+                    let outputs_changed = !seen.outputs.is_empty() && seen.outputs != raw.outputs;
+                    changes.push((
+                        id.clone(),
+                        Change::Moved(seen.state, raw.lifecycle_state, outputs_changed),
+                    ));
                     seen.state = raw.lifecycle_state;
-                    seen.changed |= !seen.outputs.is_empty() && seen.outputs != raw.outputs;
+                    seen.changed |= outputs_changed;
                     seen.outputs = raw.outputs.clone();
                 }
                 Some(seen) if seen.outputs != raw.outputs => {
@@ -257,7 +262,10 @@ impl Progress {
             let note = self.note(&id);
             match change {
                 Change::Appeared(state) => println!("  {label} {state}{note}"),
-                Change::Moved(from, to) => println!("  {label} {from} -> {to}{note}"),
+                Change::Moved(from, to, false) => println!("  {label} {from} -> {to}{note}"),
+                Change::Moved(from, to, true) => {
+                    println!("  {label} {from} -> {to}  outputs changed{note}")
+                }
                 Change::Outputs => println!("  {label} outputs changed{note}"),
             }
         }
