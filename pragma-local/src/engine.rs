@@ -740,37 +740,29 @@ impl Engine {
         let (result, receipt, spawn) = {
             let mut state = self.lock();
             let state = &mut *state;
-            for reference in &found {
-                if !state.resources.contains_key(&reference.id) {
+            let listed = |field: &str, index: usize| {
+                vec![key("body"), key(field), LocationItem::Index(index as i64)]
+            };
+            let named = found
+                .iter()
+                .map(|r| (r.id.clone(), r.loc.clone(), "referenced resource"))
+                .chain(
+                    raw.dependencies
+                        .iter()
+                        .enumerate()
+                        .map(|(i, d)| (d.id(), listed("dependencies", i), "dependency")),
+                )
+                .chain(
+                    raw.owner_references
+                        .iter()
+                        .enumerate()
+                        .map(|(i, o)| (o.id(), listed("owner_references", i), "owner")),
+                );
+            for (named_id, loc, what) in named {
+                if !state.resources.contains_key(&named_id) {
                     return Err(ApiError::invalid(
-                        reference.loc.clone(),
-                        format!("referenced resource {} does not exist", reference.id),
-                        "value_error",
-                    ));
-                }
-            }
-            for (index, dependency) in raw.dependencies.iter().enumerate() {
-                if !state.resources.contains_key(&dependency.id()) {
-                    return Err(ApiError::invalid(
-                        vec![
-                            key("body"),
-                            key("dependencies"),
-                            LocationItem::Index(index as i64),
-                        ],
-                        format!("dependency {} does not exist", dependency.id()),
-                        "value_error",
-                    ));
-                }
-            }
-            for (index, owner) in raw.owner_references.iter().enumerate() {
-                if !state.resources.contains_key(&owner.id()) {
-                    return Err(ApiError::invalid(
-                        vec![
-                            key("body"),
-                            key("owner_references"),
-                            LocationItem::Index(index as i64),
-                        ],
-                        format!("owner {} does not exist", owner.id()),
+                        loc,
+                        format!("{what} {named_id} does not exist"),
                         "value_error",
                     ));
                 }
