@@ -202,7 +202,8 @@ impl Kind {
     }
 }
 
-fn unraw(ident: &Ident) -> String {
+/// The name of `ident` without `r#`.
+pub fn unraw(ident: &Ident) -> String {
     let text = ident.to_string();
     text.strip_prefix("r#").map(str::to_owned).unwrap_or(text)
 }

@@ -11,8 +11,7 @@ use crate::ast::{DataType, Field, Shape};
 /// The code for `#[derive(Config)]`.
 pub fn expand(data: &DataType) -> TokenStream {
     let ident = &data.ident;
-    let wire = crate::shadow::expand(data);
-    let checks = match &data.shape {
+    let checks: Vec<TokenStream> = match &data.shape {
         Shape::Struct(fields) => fields.iter().map(field_checks).collect(),
         Shape::Enum(_) => Vec::new(),
     };
@@ -20,32 +19,29 @@ pub fn expand(data: &DataType) -> TokenStream {
         .iter()
         .all(TokenStream::is_empty)
         .then(|| quote!(let _ = (prefix, errors);));
-    quote! {
-        #wire
-
+    let nested = checks.iter().any(|check| !check.is_empty()).then(|| {
+        quote!(
+            use __pragma::{NestedValidate as _, NoValidate as _};
+        )
+    });
+    let impls = quote! {
         #[automatically_derived]
-        impl ::pragma_sdk::authoring::Validate for #ident {
-            fn validate_at(
-                &self,
-                prefix: &str,
-                errors: &mut ::pragma_sdk::authoring::ConfigErrors,
-            ) {
-                #[allow(unused_imports)]
-                use ::pragma_sdk::authoring::__derive_support::{NestedValidate as _, NoValidate as _};
+        impl __pragma::Validate for #ident {
+            fn validate_at(&self, prefix: &str, errors: &mut __pragma::ConfigErrors) {
+                #nested
                 #unused
                 #(#checks)*
             }
         }
 
         #[automatically_derived]
-        impl ::pragma_sdk::authoring::Config for #ident {
-            fn validate(&self) -> ::core::result::Result<(), ::pragma_sdk::authoring::ConfigErrors> {
-                let mut errors = ::pragma_sdk::authoring::ConfigErrors::default();
-                ::pragma_sdk::authoring::Validate::validate_at(self, "", &mut errors);
-                errors.into_result()
+        impl __pragma::Config for #ident {
+            fn validate(&self) -> __pragma::Result<(), __pragma::ConfigErrors> {
+                __pragma::validate_root(self)
             }
         }
-    }
+    };
+    crate::shadow::expand(data, impls)
 }
 
 /// The wrappers around a field's core type, outermost first, that the rules see through.
@@ -76,55 +72,59 @@ fn unwrap_chain(ty: &Type) -> TokenStream {
 fn field_checks(field: &Field) -> TokenStream {
     let ident = &field.ident;
     let wire = &field.wire;
-    let support = quote!(::pragma_sdk::authoring::__derive_support);
     let bound = |b: &Option<syn::Expr>| match b {
-        Some(expr) => quote_spanned!(expr.span()=> ::core::option::Option::Some(#expr)),
-        None => quote!(::core::option::Option::None),
+        Some(expr) => quote_spanned!(expr.span()=> __Some(#expr)),
+        None => quote!(__None),
     };
     let mut rules = Vec::new();
     if let Some(length) = &field.rules.length {
         let (min, max) = (bound(&length.min), bound(&length.max));
         rules.push(quote_spanned!(field.ty.span()=>
-            #support::check_length(value, path, #min, #max, errors);
+            __pragma::check_length(value, path, #min, #max, errors);
         ));
     }
     if let Some(range) = &field.rules.range {
         let (min, max) = (bound(&range.min), bound(&range.max));
         rules.push(quote_spanned!(field.ty.span()=>
-            #support::check_range(value, path, #min, #max, errors);
+            __pragma::check_range(value, path, #min, #max, errors);
         ));
     }
     if let Some(pattern) = &field.rules.pattern {
         rules.push(quote_spanned!(field.ty.span()=> {
-            static PATTERN: #support::Pattern = #support::Pattern::new(#pattern);
-            #support::check_pattern(value, path, &PATTERN, errors);
+            static PATTERN: __pragma::Pattern = __pragma::Pattern::new(#pattern);
+            __pragma::check_pattern(value, path, &PATTERN, errors);
         }));
     }
     if let Some(custom) = &field.rules.custom {
         rules.push(quote_spanned!(custom.span()=>
-            #support::check_custom(value, path, #custom, errors);
+            __pragma::check_custom(value, path, #custom, errors);
         ));
     }
     let rules = if rules.is_empty() {
         TokenStream::new()
     } else {
         let chain = unwrap_chain(&field.ty);
-        quote! {
-            if let ::core::option::Option::Some(value) =
-                ::core::option::Option::Some(&self.#ident) #chain
-            {
+        if chain.is_empty() {
+            quote! {
+                let value = &self.#ident;
                 #(#rules)*
+            }
+        } else {
+            quote! {
+                if let __Some(value) = __Some(&self.#ident) #chain {
+                    #(#rules)*
+                }
             }
         }
     };
     let nested = may_nest(&field.ty)
-        .then(|| quote!((&&#support::Probe(&self.#ident)).validate_nested(path, errors);));
+        .then(|| quote!((&&__pragma::Probe(&self.#ident)).validate_nested(path, errors);));
     if rules.is_empty() && nested.is_none() {
         return TokenStream::new();
     }
     quote! {
         {
-            let path = #support::FieldPath::new(prefix, #wire);
+            let path = __pragma::FieldPath::new(prefix, #wire);
             #rules
             #nested
         }

@@ -11,7 +11,6 @@ pub fn expand(data: &DataType) -> TokenStream {
     let ident = &data.ident;
     let vis = &data.vis;
     let refs = format_ident!("{}Refs", ident);
-    let wire = crate::shadow::expand(data);
     let fields = match &data.shape {
         Shape::Struct(fields) => fields.as_slice(),
         Shape::Enum(_) => &[],
@@ -29,9 +28,7 @@ pub fn expand(data: &DataType) -> TokenStream {
         let name = &field.ident;
         let path = format!("outputs.{}", field.wire);
         quote! {
-            #name: ::pragma_sdk::authoring::FieldRef::new(
-                ::pragma_sdk::authoring::FieldReference::new(provider, resource, name, #path),
-            )
+            #name: __pragma::output_ref(provider, resource, name, #path)
         }
     });
     let refs_doc =
@@ -39,17 +36,9 @@ pub fn expand(data: &DataType) -> TokenStream {
     let unused = fields
         .is_empty()
         .then(|| quote!(let _ = (provider, resource, name);));
-    quote! {
-        #wire
-
-        #[doc = #refs_doc]
-        #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-        #vis struct #refs {
-            #(#ref_fields,)*
-        }
-
+    let impls = quote! {
         #[automatically_derived]
-        impl ::pragma_sdk::authoring::Outputs for #ident {
+        impl __pragma::Outputs for #ident {
             type Refs = #refs;
 
             fn refs(provider: &str, resource: &str, name: &str) -> #refs {
@@ -58,6 +47,16 @@ pub fn expand(data: &DataType) -> TokenStream {
                     #(#ref_values,)*
                 }
             }
+        }
+    };
+    let wire = crate::shadow::expand(data, impls);
+    quote! {
+        #wire
+
+        #[doc = #refs_doc]
+        #[derive(::core::fmt::Debug, ::core::clone::Clone)]
+        #vis struct #refs {
+            #(#ref_fields,)*
         }
     }
 }

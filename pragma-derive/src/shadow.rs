@@ -1,5 +1,9 @@
 //! The hidden shadow type behind `Config` and `Outputs`: it has the same fields, derives
 //! serde and schemars in remote mode, and the real type's impls delegate to it.
+//!
+//! Everything generated for one type goes into one `const _: () = { … };` block that first
+//! imports the support module as `__pragma`, so that the generated code stays short: the
+//! compiler's work grows with the number of tokens it is handed.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -7,8 +11,9 @@ use syn::spanned::Spanned;
 
 use crate::ast::{DataType, DefaultValue, Field, Shape};
 
-/// The `Serialize`, `Deserialize` and `JsonSchema` impls of `data`.
-pub fn expand(data: &DataType) -> TokenStream {
+/// The `Serialize`, `Deserialize` and `JsonSchema` impls of `data`, followed by `extra`
+/// (more impls, which may use the `__pragma`, `__Some` and `__None` imports), in one block.
+pub fn expand(data: &DataType, extra: TokenStream) -> TokenStream {
     let ident = &data.ident;
     let shadow = format_ident!("__{}Wire", ident);
     let remote = ident.to_string();
@@ -23,8 +28,11 @@ pub fn expand(data: &DataType) -> TokenStream {
             let variants = variants.iter().map(|variant| {
                 let ident = &variant.ident;
                 let docs = &variant.docs;
-                let wire = &variant.wire;
-                quote!(#(#docs)* #[serde(rename = #wire)] #ident)
+                let rename = (variant.wire != crate::ast::unraw(ident)).then(|| {
+                    let wire = &variant.wire;
+                    quote!(#[serde(rename = #wire)])
+                });
+                quote!(#(#docs)* #rename #ident)
             });
             quote!(enum #shadow { #(#variants,)* })
         }
@@ -35,13 +43,12 @@ pub fn expand(data: &DataType) -> TokenStream {
     };
     quote! {
         #[doc(hidden)]
-        #[allow(dead_code, non_camel_case_types, clippy::all)]
+        #[allow(dead_code, non_camel_case_types, unused_imports, clippy::all)]
         const _: () = {
-            #[derive(
-                ::pragma_sdk::__private::serde::Serialize,
-                ::pragma_sdk::__private::serde::Deserialize,
-                ::pragma_sdk::__private::schemars::JsonSchema
-            )]
+            use ::pragma_sdk::authoring::__derive_support as __pragma;
+            use ::core::option::Option::{None as __None, Some as __Some};
+
+            #[derive(__pragma::Serialize, __pragma::Deserialize, __pragma::JsonSchema)]
             #[serde(crate = "::pragma_sdk::__private::serde", remote = #remote, rename = #remote, #deny)]
             #[schemars(crate = "::pragma_sdk::__private::schemars")]
             #(#docs)*
@@ -50,45 +57,37 @@ pub fn expand(data: &DataType) -> TokenStream {
             #(#helpers)*
 
             #[automatically_derived]
-            impl ::pragma_sdk::__private::serde::Serialize for #ident {
-                fn serialize<__S>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error>
-                where
-                    __S: ::pragma_sdk::__private::serde::Serializer,
-                {
+            impl __pragma::Serialize for #ident {
+                fn serialize<__S: __pragma::Serializer>(&self, serializer: __S) -> __pragma::Result<__S::Ok, __S::Error> {
                     #shadow::serialize(self, serializer)
                 }
             }
 
             #[automatically_derived]
-            impl<'de> ::pragma_sdk::__private::serde::Deserialize<'de> for #ident {
-                fn deserialize<__D>(deserializer: __D) -> ::core::result::Result<Self, __D::Error>
-                where
-                    __D: ::pragma_sdk::__private::serde::Deserializer<'de>,
-                {
+            impl<'de> __pragma::Deserialize<'de> for #ident {
+                fn deserialize<__D: __pragma::Deserializer<'de>>(deserializer: __D) -> __pragma::Result<Self, __D::Error> {
                     #shadow::deserialize(deserializer)
                 }
             }
 
+            // The name and id are those the shadow's derive gives (its remote name, in this
+            // module); only the schema itself is delegated.
             #[automatically_derived]
-            impl ::pragma_sdk::__private::schemars::JsonSchema for #ident {
-                fn schema_name() -> ::std::borrow::Cow<'static, str> {
-                    <#shadow as ::pragma_sdk::__private::schemars::JsonSchema>::schema_name()
+            impl __pragma::JsonSchema for #ident {
+                fn schema_name() -> __pragma::Cow<'static, str> {
+                    __pragma::Cow::Borrowed(#remote)
                 }
 
-                fn schema_id() -> ::std::borrow::Cow<'static, str> {
-                    <#shadow as ::pragma_sdk::__private::schemars::JsonSchema>::schema_id()
+                fn schema_id() -> __pragma::Cow<'static, str> {
+                    __pragma::Cow::Borrowed(::core::concat!(::core::module_path!(), "::", #remote))
                 }
 
-                fn json_schema(
-                    generator: &mut ::pragma_sdk::__private::schemars::SchemaGenerator,
-                ) -> ::pragma_sdk::__private::schemars::Schema {
-                    <#shadow as ::pragma_sdk::__private::schemars::JsonSchema>::json_schema(generator)
-                }
-
-                fn inline_schema() -> bool {
-                    <#shadow as ::pragma_sdk::__private::schemars::JsonSchema>::inline_schema()
+                fn json_schema(generator: &mut __pragma::SchemaGenerator) -> __pragma::Schema {
+                    <#shadow as __pragma::JsonSchema>::json_schema(generator)
                 }
             }
+
+            #extra
         };
     }
 }
@@ -97,8 +96,11 @@ fn shadow_field(field: &Field, helpers: &mut Vec<TokenStream>) -> TokenStream {
     let ident = &field.ident;
     let ty = &field.ty;
     let docs = &field.docs;
-    let wire = &field.wire;
-    let mut attrs = vec![quote!(#[serde(rename = #wire)])];
+    let mut attrs = Vec::new();
+    if field.wire != crate::ast::unraw(ident) {
+        let wire = &field.wire;
+        attrs.push(quote!(#[serde(rename = #wire)]));
+    }
     match &field.default {
         Some(DefaultValue::Trait) => attrs.push(quote!(#[serde(default)])),
         Some(DefaultValue::Expr(expr)) => {
@@ -121,27 +123,25 @@ fn shadow_field(field: &Field, helpers: &mut Vec<TokenStream>) -> TokenStream {
         None => {}
     }
     let mut transforms = Vec::new();
-    let support = quote!(::pragma_sdk::authoring::__derive_support);
-    let json = quote!(::pragma_sdk::__private::serde_json::json);
     let bound = |b: &Option<syn::Expr>| match b {
-        Some(expr) => quote!(::core::option::Option::Some(#json!(#expr))),
-        None => quote!(::core::option::Option::None),
+        Some(expr) => quote!(__Some(__pragma::json!(#expr))),
+        None => quote!(__None),
     };
     if let Some(length) = &field.rules.length {
         let (min, max) = (bound(&length.min), bound(&length.max));
-        transforms.push(quote!(#support::schema_length(schema, #min, #max);));
+        transforms.push(quote!(__pragma::schema_length(schema, #min, #max);));
     }
     if let Some(range) = &field.rules.range {
         let (min, max) = (bound(&range.min), bound(&range.max));
-        transforms.push(quote!(#support::schema_range(schema, #min, #max);));
+        transforms.push(quote!(__pragma::schema_range(schema, #min, #max);));
     }
     if let Some(pattern) = &field.rules.pattern {
-        transforms.push(quote!(#support::schema_pattern(schema, #pattern);));
+        transforms.push(quote!(__pragma::schema_pattern(schema, #pattern);));
     }
     if !transforms.is_empty() {
         let name = format_ident!("__schema_{}", helper_suffix(field));
         helpers.push(quote! {
-            fn #name(schema: &mut ::pragma_sdk::__private::schemars::Schema) {
+            fn #name(schema: &mut __pragma::Schema) {
                 #(#transforms)*
             }
         });
@@ -152,6 +152,5 @@ fn shadow_field(field: &Field, helpers: &mut Vec<TokenStream>) -> TokenStream {
 
 /// The field's name without `r#`, for naming generated helpers.
 fn helper_suffix(field: &Field) -> String {
-    let name = field.ident.to_string();
-    name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
+    crate::ast::unraw(&field.ident)
 }

@@ -161,10 +161,41 @@ pub mod derive_support {
     use std::fmt;
     use std::sync::OnceLock;
 
-    use schemars::Schema;
     use serde_json::Value;
 
-    use super::{ConfigError, ConfigErrors, Validate};
+    use super::ConfigError;
+
+    // What the generated code names, imported once per derived type as `__pragma`, so that
+    // each use is one short path.
+    pub use super::{ConfigErrors, Validate};
+    pub use crate::authoring::{Config, FieldRef, FieldReference, Outputs};
+    pub use core::result::Result;
+    pub use schemars::{JsonSchema, Schema, SchemaGenerator};
+    pub use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub use serde_json::json;
+    pub use std::borrow::Cow;
+
+    /// `Config::validate` of a derived config: every broken rule of `value`, from the root.
+    ///
+    /// # Errors
+    ///
+    /// All the rules `value` broke.
+    pub fn validate_root<T: Validate + ?Sized>(value: &T) -> Result<(), ConfigErrors> {
+        let mut errors = ConfigErrors::default();
+        value.validate_at("", &mut errors);
+        errors.into_result()
+    }
+
+    /// The typed reference to the output `field` (`outputs.<name>`) of the resource
+    /// `provider`/`resource`/`name`.
+    pub fn output_ref<T>(
+        provider: &str,
+        resource: &str,
+        name: &str,
+        field: &'static str,
+    ) -> FieldRef<T> {
+        FieldRef::new(FieldReference::new(provider, resource, name, field))
+    }
 
     /// The path of one field: its parent's path and its own name, joined only when needed.
     #[derive(Debug, Clone, Copy)]
