@@ -296,6 +296,65 @@ impl State {
         }
         None
     }
+    /// Whether the dead-letter event `dead` of the resource `id` may be retried: it must be
+    /// the resource's latest word (the resource failed with it and nothing was applied
+    /// since), and a delete must pass the checks a delete request passes.
+    fn check_retry(&self, id: &str, dead: &DeadLetterEvent) -> Result<(), ApiError> {
+        let event_id = &dead.event_id;
+        let Some(entry) = self.resources.get(id) else {
+            return Err(ApiError::Conflict(format!(
+                "resource {id} of dead-letter event {event_id} no longer exists"
+            )));
+        };
+        let superseded = entry.raw.lifecycle_state != LifecycleState::Failed
+            || entry.raw.updated_at.is_some_and(|at| at > dead.failed_at);
+        if superseded {
+            return Err(ApiError::Conflict(format!(
+                "dead-letter event {event_id} is superseded: resource {id} changed after it failed \
+                 (it is {} now); delete the event instead",
+                entry.raw.lifecycle_state
+            )));
+        }
+        if dead.event_type == EventType::Delete {
+            let dependents = self.dependents_of(id);
+            if !dependents.is_empty() {
+                return Err(ApiError::Conflict(format!(
+                    "resource {id} is referenced by {}; delete those first",
+                    dependents.join(", ")
+                )));
+            }
+            let owned: Vec<String> = self
+                .owned_tree(id)
+                .into_iter()
+                .filter(|m| m != id)
+                .collect();
+            if !owned.is_empty() {
+                return Err(ApiError::Conflict(format!(
+                    "resource {id} still owns {}; delete it through DELETE /resources/ instead",
+                    owned.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `owner` is `id` or is owned by it, transitively, as stored now.
+    fn owned_by(&self, owner: &str, id: &str) -> bool {
+        let mut seen = HashSet::new();
+        let mut stack = vec![owner.to_owned()];
+        while let Some(node) = stack.pop() {
+            if node == id {
+                return true;
+            }
+            if !seen.insert(node.clone()) {
+                continue;
+            }
+            if let Some(entry) = self.resources.get(&node) {
+                stack.extend(entry.raw.owner_references.iter().map(|o| o.id()));
+            }
+        }
+        false
+    }
 
     /// `id` and everything it owns, transitively, children before their owners.
     fn owned_tree(&self, id: &str) -> Vec<String> {
@@ -763,6 +822,18 @@ impl Engine {
                     return Err(ApiError::invalid(
                         loc,
                         format!("{what} {named_id} does not exist"),
+                        "value_error",
+                    ));
+                }
+            }
+            for (index, owner) in raw.owner_references.iter().enumerate() {
+                if state.owned_by(&owner.id(), &id) {
+                    return Err(ApiError::invalid(
+                        listed("owner_references", index),
+                        format!(
+                            "resource {id} cannot be owned by {}: that would make it its own owner",
+                            owner.id()
+                        ),
                         "value_error",
                     ));
                 }
@@ -1388,6 +1459,7 @@ impl Engine {
                 ApiError::NotFound(format!("dead-letter event {event_id} not found"))
             })?;
             let id = resource_id(&dead.provider, &dead.resource_type, &dead.resource_name);
+            state.check_retry(&id, &dead)?;
             let entry = state.resources.get_mut(&id).ok_or_else(|| {
                 ApiError::Conflict(format!(
                     "resource {id} of dead-letter event {event_id} no longer exists"

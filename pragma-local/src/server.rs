@@ -85,7 +85,7 @@ async fn authenticate(State(token): State<Arc<str>>, request: Request, next: Nex
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+        .and_then(bearer_credentials);
     match presented {
         None => ApiError::Unauthorized("Not authenticated".to_owned()).into_response(),
         Some(presented) => {
@@ -96,6 +96,15 @@ async fn authenticate(State(token): State<Arc<str>>, request: Request, next: Nex
             }
         }
     }
+}
+
+/// The credentials of a `Bearer` authorization header; the scheme name is matched without
+/// regard to case, as HTTP auth schemes are.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim_start_matches(' '))
 }
 
 fn path_param(path: Result<Path<String>, PathRejection>, name: &str) -> Result<String, ApiError> {

@@ -6,9 +6,11 @@
 //! drains whatever changes are waiting and commits them together (each change stays atomic),
 //! which keeps the cost per change low under load.
 
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 use tokio::sync::oneshot;
@@ -27,6 +29,12 @@ pub enum StoreError {
         path: PathBuf,
         /// What failed.
         message: String,
+    },
+    /// Another process (or platform) has the data directory open.
+    #[error("data directory {path} is in use by another pragma-local; stop it first, or choose another --data-dir")]
+    InUse {
+        /// The directory.
+        path: PathBuf,
     },
     /// SQLite failed.
     #[error("sqlite error: {0}")]
@@ -108,19 +116,55 @@ pub(crate) struct Store {
 /// A pending write's completion.
 pub(crate) type Receipt = oneshot::Receiver<Result<(), StoreError>>;
 
-fn open_connection(dir: Option<&Path>) -> Result<Connection, StoreError> {
-    let connection = match dir {
+/// How long opening a data directory waits for another platform in this or another process
+/// to let go of it (one shutting down as the next starts, say).
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// Creates `dir` if need be (readable by its owner only, since it holds secrets) and takes
+/// the lock that keeps a second platform out of it while the returned file is open.
+fn lock_data_dir(dir: &Path) -> Result<File, StoreError> {
+    let data_dir_error = |err: std::io::Error| StoreError::DataDir {
+        path: dir.to_path_buf(),
+        message: err.to_string(),
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(data_dir_error)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(data_dir_error)?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(50));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(StoreError::InUse {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(TryLockError::Error(err)) => return Err(data_dir_error(err)),
+        }
+    }
+}
+
+fn open_connection(dir: Option<&Path>) -> Result<(Connection, Option<File>), StoreError> {
+    let (connection, lock) = match dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|err| StoreError::DataDir {
-                path: dir.to_path_buf(),
-                message: err.to_string(),
-            })?;
+            let lock = lock_data_dir(dir)?;
             let connection = Connection::open(dir.join("pragma.db"))?;
             connection.pragma_update(None, "journal_mode", "WAL")?;
             connection.pragma_update(None, "synchronous", "NORMAL")?;
-            connection
+            (connection, Some(lock))
         }
-        None => Connection::open_in_memory()?,
+        None => (Connection::open_in_memory()?, None),
     };
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     connection.execute_batch(
@@ -140,7 +184,7 @@ fn open_connection(dir: Option<&Path>) -> Result<Connection, StoreError> {
              body TEXT NOT NULL
          );",
     )?;
-    Ok(connection)
+    Ok((connection, lock))
 }
 
 fn load_table(connection: &Connection, table: &str) -> Result<Vec<(String, String)>, StoreError> {
@@ -237,7 +281,7 @@ impl Store {
     ///
     /// [`StoreError`] when the directory or database cannot be opened or read.
     pub(crate) fn open(dir: Option<&Path>) -> Result<(Store, Loaded), StoreError> {
-        let connection = open_connection(dir)?;
+        let (connection, lock) = open_connection(dir)?;
         let loaded = Loaded {
             resources: load_table(&connection, "resources")?,
             events: load_table(&connection, "events")?,
@@ -246,7 +290,11 @@ impl Store {
         let (sender, receiver) = mpsc::channel();
         thread::Builder::new()
             .name("pragma-store".to_owned())
-            .spawn(move || run_writer(connection, receiver))
+            .spawn(move || {
+                run_writer(connection, receiver);
+                // The data directory stays locked until the last write is done.
+                drop(lock);
+            })
             .map_err(|err| StoreError::Sqlite(format!("cannot start writer thread: {err}")))?;
         Ok((Store { sender }, loaded))
     }

@@ -75,5 +75,22 @@ async fn a_token_guards_every_endpoint_but_health() {
         response.headers().get("www-authenticate").unwrap(),
         "Bearer"
     );
+    for (header, expected) in [
+        ("bearer correct horse", 200),
+        ("BEARER correct horse", 200),
+        ("Bearer  correct horse", 200),
+        ("Bearer", 401),
+        ("Bearer correct", 401),
+        ("Bearercorrect horse", 401),
+    ] {
+        let response = api
+            .http
+            .get(format!("{}/resources/", server.base_url()))
+            .header("Authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{header:?}");
+    }
     server.shutdown().await;
 }

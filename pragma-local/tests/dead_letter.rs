@@ -135,3 +135,85 @@ async fn bulk_retry_and_delete_of_dead_letters() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_dead_letter_superseded_by_a_later_apply_is_not_retried() {
+    let recorder = Arc::new(Recorder::default());
+    recorder.failures_left.store(3, Ordering::SeqCst);
+    let server = start(&recorder).await;
+    let client = client(&server);
+    let d = ("test", "flaky", "d");
+    client
+        .apply_resource(&raw("flaky", "d", json!({"value": "v"}), PENDING))
+        .await
+        .unwrap();
+    wait_for(&client, d, LifecycleState::Failed).await;
+    let dead = client.list_dead_letter_events(None).await.unwrap();
+    assert_eq!(dead.len(), 1);
+
+    let draft = raw(
+        "flaky",
+        "d",
+        json!({"value": "draft"}),
+        LifecycleState::Draft,
+    );
+    client.apply_resource(&draft).await.unwrap();
+    let err = client
+        .retry_dead_letter_event(&dead[0].event_id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(409), "{err}");
+    assert!(common::message(&err).contains("superseded"), "{err}");
+    assert_eq!(client.retry_all_dead_letter_events().await.unwrap(), 0);
+    let stored = client.get_resource("test", "flaky", "d").await.unwrap();
+    assert_eq!(stored.lifecycle_state, LifecycleState::Draft);
+    assert_eq!(stored.config["value"], "draft");
+    assert_eq!(
+        client.list_dead_letter_events(None).await.unwrap().len(),
+        1,
+        "a refused retry keeps the event"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn retrying_a_failed_delete_checks_dependents_like_a_delete() {
+    let recorder = Arc::new(Recorder::default());
+    let server = start(&recorder).await;
+    let client = client(&server);
+    let api = Api::new(server.base_url());
+    let a = ("test", "flaky", "a");
+    client
+        .apply_resource(&raw("flaky", "a", json!({"value": "v"}), PENDING))
+        .await
+        .unwrap();
+    wait_for(&client, a, LifecycleState::Ready).await;
+    recorder.failures_left.store(3, Ordering::SeqCst);
+    let (status, body) = api.delete("/resources/resource:test_flaky_a").await;
+    assert!(
+        status >= 500,
+        "the delete's handler failed: {status} {body}"
+    );
+    wait_for(&client, a, LifecycleState::Failed).await;
+    let dead = client.list_dead_letter_events(None).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event_type, EventType::Delete);
+
+    let mut dependent = raw("echo", "b", json!({"value": "b"}), PENDING);
+    dependent.dependencies = vec![pragma_sdk::models::ResourceReference::new(
+        "test", "flaky", "a",
+    )];
+    client.apply_resource(&dependent).await.unwrap();
+    let err = client
+        .retry_dead_letter_event(&dead[0].event_id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(409), "{err}");
+    assert!(
+        common::message(&err).contains("referenced by resource:test_echo_b"),
+        "{err}"
+    );
+    let still = client.get_resource("test", "flaky", "a").await.unwrap();
+    assert_eq!(still.lifecycle_state, LifecycleState::Failed);
+    server.shutdown().await;
+}

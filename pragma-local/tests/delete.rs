@@ -118,3 +118,33 @@ async fn deleting_all_resources_of_a_provider_through_the_registry() {
     assert_eq!(first_violation(&err).0, vec!["body", "provider"]);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_resource_cannot_own_itself_even_through_others() {
+    let recorder = Arc::new(Recorder::default());
+    let server = start(&recorder).await;
+    let client = client(&server);
+    let draft = LifecycleState::Draft;
+    client
+        .apply_resource(&raw("echo", "a", json!({}), draft))
+        .await
+        .unwrap();
+    let mut b = raw("echo", "b", json!({}), draft);
+    b.owner_references = vec![pragma_sdk::models::OwnerReference::new("test", "echo", "a")];
+    client.apply_resource(&b).await.unwrap();
+
+    for owner in ["a", "b"] {
+        let mut a = raw("echo", "a", json!({"value": "again"}), draft);
+        a.owner_references = vec![pragma_sdk::models::OwnerReference::new(
+            "test", "echo", owner,
+        )];
+        let err = client.apply_resource(&a).await.unwrap_err();
+        let (loc, message, _) = first_violation(&err);
+        assert_eq!(loc, vec!["body", "owner_references", "0"], "{err}");
+        assert!(message.contains("its own owner"), "{message}");
+    }
+    let a = client.get_resource("test", "echo", "a").await.unwrap();
+    assert!(a.owner_references.is_empty(), "nothing was stored");
+    assert!(a.config.is_empty());
+    server.shutdown().await;
+}

@@ -229,24 +229,54 @@ pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<Vec<Manifest>, Manife
     Ok(manifests)
 }
 
-/// Splits YAML text at `---` lines into documents, each with the line its body starts on.
+/// Splits YAML text into documents, each with the line its body starts on: at `---` lines
+/// (whose remainder, as in `--- {provider: …}`, starts the next document) and after `...`
+/// lines. A byte order mark is dropped, and so are directives (`%YAML 1.2`) before a
+/// document, whose lines stay as blank lines so that line numbers hold.
 fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut documents = Vec::new();
     let mut current = String::new();
     let mut start = 1;
+    // Whether `current` holds anything yet that a `---` line must close as a document.
+    let mut open = false;
     for (index, line) in text.lines().enumerate() {
-        let is_separator = line == "---" || line.starts_with("--- ") || line == "...";
-        if is_separator {
-            if index > 0 || !current.is_empty() {
+        let number = index + 1;
+        let rest = line.strip_prefix("---");
+        if let Some(rest) = rest.filter(|r| r.is_empty() || r.starts_with([' ', '\t'])) {
+            if open {
                 documents.push((start, std::mem::take(&mut current)));
             }
-            start = index + 2;
+            current.clear();
+            open = true;
+            let rest = rest.trim_start();
+            if rest.is_empty() || rest.starts_with('#') {
+                start = number + 1;
+            } else {
+                start = number;
+                current.push_str(rest);
+                current.push('\n');
+            }
+        } else if line == "..." || line.starts_with("... ") {
+            if open || !current.trim().is_empty() {
+                documents.push((start, std::mem::take(&mut current)));
+            }
+            current.clear();
+            open = false;
+            start = number + 1;
+        } else if line.starts_with('%') && current.trim().is_empty() {
+            current.push('\n');
         } else {
+            if !line.trim().is_empty() && !line.trim_start().starts_with('#') {
+                open = true;
+            }
             current.push_str(line);
             current.push('\n');
         }
     }
-    documents.push((start, current));
+    if open || documents.is_empty() {
+        documents.push((start, current));
+    }
     documents
 }
 
@@ -428,5 +458,41 @@ depends_on: [sandbox/storage/bucket/base]
         .unwrap();
         assert_eq!(manifests.len(), 1);
         assert_eq!(manifests[0].source.document, 2);
+    }
+
+    #[test]
+    fn a_document_may_start_on_its_separator_line() {
+        let text = "--- {provider: a, resource: b, name: one}\n--- # two\nprovider: a\nresource: b\nname: two\n";
+        let manifests = parse(text, "m").unwrap();
+        let names: Vec<_> = manifests.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["one", "two"]);
+        assert_eq!(manifests[0].source.line, 1);
+        assert_eq!(manifests[1].source.line, 3);
+
+        let err = parse("provider: a\n--- {provider: a, name: x}\n", "m").unwrap_err();
+        let err = err.to_string();
+        assert!(err.starts_with("m, document 1"), "{err}");
+        let err = parse(
+            "--- {provider: a, resource: b, name: x, colour: red}\n",
+            "m",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `colour`"), "{err}");
+    }
+
+    #[test]
+    fn byte_order_marks_directives_and_document_ends_are_understood() {
+        let text = "\u{feff}%YAML 1.2\n---\nprovider: a\nresource: b\nname: one\n...\n---\nprovider: a\nresource: b\nname: two\n...\n";
+        let manifests = parse(text, "m").unwrap();
+        let found: Vec<_> = manifests
+            .iter()
+            .map(|m| (m.name.as_str(), m.source.document, m.source.line))
+            .collect();
+        assert_eq!(found, [("one", 1, 3), ("two", 2, 8)]);
+        let err = parse("\u{feff}provider: a\nresource: b\n", "m")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `name`"), "{err}");
     }
 }
