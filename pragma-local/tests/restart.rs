@@ -143,3 +143,48 @@ async fn work_in_flight_survives_a_kill() {
     assert_eq!(s7.outputs["value"], "v7");
     assert!(s7.provisioned);
 }
+
+#[tokio::test]
+async fn a_second_server_is_kept_out_of_a_data_dir_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let served = serve(&data).await;
+    served
+        .client
+        .apply_resource(&slow("kept", json!("v"), LifecycleState::Draft))
+        .await
+        .unwrap();
+
+    let second = Command::new(env!("CARGO_BIN_EXE_pragma-local"))
+        .args(["serve", "--bind"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = tokio::task::spawn_blocking(move || second.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is in use by another pragma-local"),
+        "{stderr}"
+    );
+
+    assert_eq!(
+        demo(&served).await.len(),
+        1,
+        "the first server is untouched"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the data dir is its owner's alone");
+    }
+}
