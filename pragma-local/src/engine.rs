@@ -93,6 +93,8 @@ struct Entry {
     event: Option<OutboxEvent>,
     in_flight: bool,
     rerun: bool,
+    /// A delete of this resource is queued or running: nothing new may reference it.
+    deleting: bool,
     dispatched: Option<JsonObject>,
     watch: watch::Sender<Snapshot>,
 }
@@ -111,6 +113,7 @@ impl Entry {
             event: None,
             in_flight: false,
             rerun: false,
+            deleting: false,
             dispatched: None,
             watch,
         }
@@ -635,6 +638,7 @@ impl Engine {
                 })?;
             match state.resources.get_mut(&stored.resource_id) {
                 Some(entry) if entry.event.is_none() => {
+                    entry.deleting = stored.event.event_type == EventType::Delete;
                     entry.raw.lifecycle_state = LifecycleState::Pending;
                     entry.raw.pending_event_id = Some(stored.event.event_id.clone());
                     entry.event = Some(stored.event);
@@ -818,12 +822,20 @@ impl Engine {
                         .map(|(i, o)| (o.id(), listed("owner_references", i), "owner")),
                 );
             for (named_id, loc, what) in named {
-                if !state.resources.contains_key(&named_id) {
-                    return Err(ApiError::invalid(
-                        loc,
-                        format!("{what} {named_id} does not exist"),
-                        "value_error",
-                    ));
+                match state.resources.get(&named_id) {
+                    None => {
+                        return Err(ApiError::invalid(
+                            loc,
+                            format!("{what} {named_id} does not exist"),
+                            "value_error",
+                        ))
+                    }
+                    Some(named) if named.deleting && named_id != id => {
+                        return Err(ApiError::Conflict(format!(
+                            "{what} {named_id} is being deleted"
+                        )))
+                    }
+                    Some(_) => {}
                 }
             }
             for (index, owner) in raw.owner_references.iter().enumerate() {
@@ -1146,6 +1158,7 @@ impl Engine {
                 (Err((message, attempts, retryable)), event_type) => {
                     entry.raw.lifecycle_state = LifecycleState::Failed;
                     entry.raw.error = Some(message.clone());
+                    entry.deleting = false;
                     let rerun = std::mem::take(&mut entry.rerun) && event_type != EventType::Delete;
                     ops.push(entry.put(id));
                     entry.notify();
@@ -1314,6 +1327,7 @@ impl Engine {
             } else {
                 let event = new_event(&entry.raw, EventType::Delete, None);
                 entry.raw.error = None;
+                entry.deleting = true;
                 entry.queue(id, event, &mut ops);
                 let receiver = entry.watch.subscribe();
                 let receipt = self.inner.store.write_confirmed(ops);
@@ -1478,6 +1492,7 @@ impl Engine {
             event.event_id = dead.event_id.clone();
             let mut ops = vec![Op::DeleteDeadLetter(dead.event_id.clone())];
             entry.raw.error = None;
+            entry.deleting = dead.event_type == EventType::Delete;
             entry.queue(&id, event.clone(), &mut ops);
             state.dead.remove(event_id);
             let receipt = self.inner.store.write_confirmed(ops);

@@ -188,3 +188,40 @@ async fn a_second_server_is_kept_out_of_a_data_dir_in_use() {
         assert_eq!(mode & 0o777, 0o700, "the data dir is its owner's alone");
     }
 }
+
+#[tokio::test]
+async fn nothing_new_may_reference_a_resource_being_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(&dir.path().join("data")).await;
+    let client = served.client.clone();
+    client
+        .apply_resource(&slow("doomed", json!("v"), LifecycleState::Pending))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client
+        .get_resource("demo", "slow", "doomed")
+        .await
+        .unwrap()
+        .lifecycle_state
+        != LifecycleState::Ready
+    {
+        assert!(Instant::now() < deadline, "doomed did not become ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deleting = tokio::spawn({
+        let client = client.clone();
+        async move { client.delete_resource("demo", "slow", "doomed").await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let reference = json!({"provider": "demo", "resource": "slow", "name": "doomed",
+                           "field": "outputs.value"});
+    let err = client
+        .apply_resource(&slow("late", reference, LifecycleState::Pending))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(409), "{err}");
+    assert!(err.to_string().contains("is being deleted"), "{err}");
+    deleting.await.unwrap().unwrap();
+    assert!(demo(&served).await.is_empty(), "nothing dangles");
+}
