@@ -99,14 +99,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let platform = builder.build().map_err(|err| err.to_string())?;
 
-    let socket_dir = if args.in_memory {
-        std::env::temp_dir()
-    } else {
-        std::fs::create_dir_all(&args.data_dir)
-            .map_err(|err| format!("cannot create {}: {err}", args.data_dir.display()))?;
-        std::fs::canonicalize(&args.data_dir)
-            .map_err(|err| format!("cannot resolve {}: {err}", args.data_dir.display()))?
-    };
+    let socket_dir = platform
+        .data_dir()
+        .map(ToOwned::to_owned)
+        .unwrap_or_else(std::env::temp_dir);
     let mut workers = Vec::new();
     for path in &args.workers {
         let spec = WorkerSpec::new(path)

@@ -81,8 +81,8 @@ pub enum DeployError {
     /// The store failed to open.
     #[error(transparent)]
     Store(#[from] DeployStoreError),
-    /// The working directory could not be created.
-    #[error("cannot create {path}: {message}")]
+    /// A working directory could not be created or resolved to an absolute path.
+    #[error("directory {path}: {message}")]
     Dir {
         /// The directory.
         path: PathBuf,
@@ -169,6 +169,8 @@ fn check_provider_id(id: &str) -> Result<(), ApiError> {
 impl Deployments {
     /// Opens the store (`deploy.db` in `data_dir`, in memory without one) and, inside a tokio
     /// runtime, starts again the deployments that were available (see [`Deployments::start`]).
+    /// The data dir and the target dir are created and made absolute first, so that builds
+    /// and workers find them whatever their working directory.
     ///
     /// # Errors
     ///
@@ -178,29 +180,33 @@ impl Deployments {
         data_dir: Option<PathBuf>,
         options: DeployOptions,
     ) -> Result<Self, DeployError> {
+        // Cargo and the workers run in other directories: every path handed to them must be
+        // absolute.
+        let absolute = |path: PathBuf| {
+            crate::dirs::absolute_dir(&path).map_err(|message| DeployError::Dir { path, message })
+        };
+        let data_dir = data_dir.map(absolute).transpose()?;
         let store = DeployStore::open(data_dir.as_deref())?;
         let (root, scratch) = match &data_dir {
-            Some(dir) => (dir.join("providers"), None),
+            Some(dir) => (absolute(dir.join("providers"))?, None),
             None => {
-                let dir = std::env::temp_dir().join(format!(
+                let dir = absolute(std::env::temp_dir().join(format!(
                     "pragma-deploy-{}-{}",
                     std::process::id(),
                     uuid::Uuid::new_v4().simple()
-                ));
+                )))?;
                 (dir.clone(), Some(ScratchDir(dir)))
             }
         };
-        std::fs::create_dir_all(&root).map_err(|err| DeployError::Dir {
-            path: root.clone(),
-            message: err.to_string(),
-        })?;
-        let target_dir = options
-            .target_dir
-            .clone()
-            .unwrap_or_else(|| match &data_dir {
-                Some(dir) => dir.join("target"),
-                None => std::env::temp_dir().join("pragma-deploy-target"),
-            });
+        let target_dir = absolute(
+            options
+                .target_dir
+                .clone()
+                .unwrap_or_else(|| match &data_dir {
+                    Some(dir) => dir.join("target"),
+                    None => std::env::temp_dir().join("pragma-deploy-target"),
+                }),
+        )?;
         let builder = Builder {
             cargo: options.cargo.clone(),
             target_dir,
