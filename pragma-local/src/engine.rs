@@ -619,9 +619,33 @@ impl Engine {
             }),
         };
         for provider in providers {
-            engine.register(provider);
+            engine.host(provider, false);
         }
         Ok(engine)
+    }
+
+    /// Hosts `provider` under its name, replacing a provider of that name unless `only_new`.
+    /// Returns whether it is hosted now. The platform's own providers (the built-in one among
+    /// them) are hosted this way, without the checks of [`ProviderRegistry::register`].
+    fn host(&self, provider: Arc<dyn HostedProvider>, only_new: bool) -> bool {
+        let name = provider.name().to_owned();
+        let definitions = provider.definitions();
+        let mut providers = match self.inner.providers.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if only_new && providers.hosted.contains_key(&name) {
+            return false;
+        }
+        providers.definitions.retain(|(p, _), _| p != &name);
+        for mut definition in definitions {
+            definition.provider = name.clone();
+            providers
+                .definitions
+                .insert((name.clone(), definition.resource.clone()), definition);
+        }
+        providers.hosted.insert(name, provider);
+        true
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -1514,21 +1538,26 @@ impl RuntimeBackend for EngineBackend {
 }
 
 impl ProviderRegistry for Engine {
-    fn register(&self, provider: Arc<dyn HostedProvider>) {
-        let name = provider.name().to_owned();
-        let definitions = provider.definitions();
-        let mut providers = match self.inner.providers.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        providers.definitions.retain(|(p, _), _| p != &name);
-        for mut definition in definitions {
-            definition.provider = name.clone();
-            providers
-                .definitions
-                .insert((name.clone(), definition.resource.clone()), definition);
+    fn register(&self, provider: Arc<dyn HostedProvider>) -> Result<(), RegistryError> {
+        if crate::builtin::is_reserved(provider.name()) {
+            return Err(RegistryError::Reserved {
+                provider: provider.name().to_owned(),
+            });
         }
-        providers.hosted.insert(name, provider);
+        self.host(provider, false);
+        Ok(())
+    }
+
+    fn register_new(&self, provider: Arc<dyn HostedProvider>) -> Result<(), RegistryError> {
+        let name = provider.name().to_owned();
+        if crate::builtin::is_reserved(&name) {
+            return Err(RegistryError::Reserved { provider: name });
+        }
+        if self.host(provider, true) {
+            Ok(())
+        } else {
+            Err(RegistryError::AlreadyHosted { provider: name })
+        }
     }
 
     fn unregister(&self, name: &str) -> bool {

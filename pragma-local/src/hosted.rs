@@ -99,6 +99,18 @@ pub enum RegistryError {
     /// The store failed.
     #[error("store error: {0}")]
     Store(String),
+    /// The name belongs to a built-in provider, which cannot be replaced.
+    #[error("provider {provider:?} is built in and cannot be replaced")]
+    Reserved {
+        /// The provider.
+        provider: String,
+    },
+    /// A provider of that name is hosted already.
+    #[error("a provider named {provider:?} is hosted already")]
+    AlreadyHosted {
+        /// The provider.
+        provider: String,
+    },
 }
 
 /// What the provider deployment side (push, build, deploy, delete of providers) needs from the
@@ -106,7 +118,21 @@ pub enum RegistryError {
 pub trait ProviderRegistry: Send + Sync {
     /// Hosts `provider`, replacing a hosted provider of the same name: its resource types are
     /// listed by `GET /resources/types` and events of them are routed to it from now on.
-    fn register(&self, provider: Arc<dyn HostedProvider>);
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Reserved`] when the name is a built-in provider's (see
+    /// [`crate::builtin::is_reserved`]); nothing is replaced.
+    fn register(&self, provider: Arc<dyn HostedProvider>) -> Result<(), RegistryError>;
+
+    /// Hosts `provider` as [`ProviderRegistry::register`] does, but only if no provider of its
+    /// name is hosted yet.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Reserved`] for a built-in provider's name,
+    /// [`RegistryError::AlreadyHosted`] when the name is taken; the hosted provider stays.
+    fn register_new(&self, provider: Arc<dyn HostedProvider>) -> Result<(), RegistryError>;
 
     /// Stops hosting the provider `name`; returns whether it was hosted.
     fn unregister(&self, name: &str) -> bool;

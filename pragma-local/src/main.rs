@@ -1,7 +1,7 @@
 //! `pragma-local`: the Pragmatiks platform on one machine.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -74,6 +74,27 @@ struct ServeArgs {
     demo_slow_provider: bool,
 }
 
+/// Hosts a started worker's provider, or shuts the worker down when its provider name is
+/// refused: a built-in provider's, or one another `--worker` already announced.
+async fn host_worker(
+    platform: &Platform,
+    worker: WorkerProvider,
+    path: &Path,
+) -> Result<WorkerProvider, String> {
+    let provider = worker.handshake().short_name.clone();
+    match platform.registry().register_new(Arc::new(worker.clone())) {
+        Ok(()) => {
+            tracing::info!(%provider, worker = %path.display(), "hosting worker");
+            Ok(worker)
+        }
+        Err(err) => {
+            tracing::error!(%provider, worker = %path.display(), error = %err, "worker refused");
+            worker.shutdown().await;
+            Err(format!("worker {}: {err}", path.display()))
+        }
+    }
+}
+
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let user = UserInfo {
         user_id: args.user_id,
@@ -110,12 +131,19 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .handshake_timeout(std::time::Duration::from_millis(
                 args.worker_handshake_timeout_ms,
             ));
-        let worker = WorkerProvider::start(spec)
-            .await
-            .map_err(|err| err.to_string())?;
-        tracing::info!(provider = %worker.handshake().short_name, worker = %path.display(), "hosting worker");
-        platform.registry().register(Arc::new(worker.clone()));
-        workers.push(worker);
+        let started = match WorkerProvider::start(spec).await {
+            Ok(worker) => host_worker(&platform, worker, path).await,
+            Err(err) => Err(err.to_string()),
+        };
+        match started {
+            Ok(worker) => workers.push(worker),
+            Err(message) => {
+                for worker in workers {
+                    worker.shutdown().await;
+                }
+                return Err(message);
+            }
+        }
     }
 
     let served = platform

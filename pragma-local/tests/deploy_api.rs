@@ -1,6 +1,8 @@
 //! The `/providers/...` endpoints' answers to bad and edge-case input, without release
 //! builds: refused tarballs, unknown builds and providers, versions, persistence.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -9,6 +11,8 @@ use pragma_local::deploy::{DeployOptions, Deployments};
 use pragma_local::Platform;
 use pragma_sdk::models::{BuildStatus, DeploymentStatus};
 use pragma_sdk::AsyncPragmaClient;
+
+use common::first_violation;
 
 struct Served {
     client: AsyncPragmaClient,
@@ -284,4 +288,55 @@ async fn an_oversized_upload_is_refused() {
         .unwrap_err();
     assert_eq!(status_of(&err), 413, "{err}");
     task.abort();
+}
+
+fn tiny_crate() -> Vec<u8> {
+    tarball(|b| {
+        raw_file(
+            b,
+            "Cargo.toml",
+            b"[package]\nname = \"pragma\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        );
+        raw_file(b, "src/main.rs", b"fn main() {}\n");
+    })
+}
+
+#[tokio::test]
+async fn the_builtin_provider_cannot_be_pushed_deployed_or_deleted() {
+    let served = serve(None).await;
+    let client = &served.client;
+
+    let err = client
+        .push_provider("pragma", tiny_crate())
+        .await
+        .unwrap_err();
+    let (loc, msg, _) = first_violation(&err);
+    assert_eq!(loc, ["path", "provider_id"], "{err}");
+    assert!(msg.contains("built into the platform"), "{msg}");
+    assert!(client.list_builds("pragma").await.unwrap().is_empty());
+
+    let err = client
+        .deploy_provider("pragma", Some("20260101.000000"))
+        .await
+        .unwrap_err();
+    assert_eq!(first_violation(&err).0, ["path", "provider_id"], "{err}");
+    let err = client.deploy_provider("pragma", None).await.unwrap_err();
+    assert_eq!(first_violation(&err).0, ["path", "provider_id"], "{err}");
+
+    for cascade in [false, true] {
+        let err = client.delete_provider("pragma", cascade).await.unwrap_err();
+        let (loc, msg, _) = first_violation(&err);
+        assert_eq!(loc, ["path", "provider_id"], "{err}");
+        assert!(
+            msg.contains("cannot be pushed, deployed or deleted"),
+            "{msg}"
+        );
+    }
+
+    // The built-in provider is still hosted, with its secrets.
+    let types = client.list_resource_types(Some("pragma")).await.unwrap();
+    assert!(types.iter().any(|t| t.resource == "secret"), "{types:?}");
+    let status = client.get_deployment_status("pragma").await.unwrap();
+    assert!(status.healthy);
+    served.task.abort();
 }

@@ -7,7 +7,8 @@
 //! run. A deploy starts the built binary as a worker ([`WorkerProvider`]) and registers it
 //! with the engine once it has handshaken, replacing the previous worker only then. Builds and
 //! deployments are kept in `deploy.db` (in memory without a data dir); after a restart, the
-//! deployments that were available are started again.
+//! deployments that were available are started again. The names of built-in providers are
+//! reserved: they cannot be pushed, deployed or deleted (422).
 
 mod build;
 mod store;
@@ -164,6 +165,23 @@ fn check_provider_id(id: &str) -> Result<(), ApiError> {
             "value_error",
         ))
     }
+}
+
+/// Checks a provider id that is to be pushed, deployed or deleted: a valid id that is not a
+/// built-in provider's.
+fn check_deployable_id(id: &str) -> Result<(), ApiError> {
+    check_provider_id(id)?;
+    if crate::builtin::is_reserved(id) {
+        return Err(ApiError::invalid(
+            vec![
+                LocationItem::Key("path".into()),
+                LocationItem::Key("provider_id".into()),
+            ],
+            format!("provider {id:?} is built into the platform and cannot be pushed, deployed or deleted"),
+            "value_error",
+        ));
+    }
+    Ok(())
 }
 
 impl Deployments {
@@ -437,7 +455,12 @@ impl Deployments {
             self.set_deployment(&id, Some(version), DeploymentStatus::Failed);
             return;
         }
-        self.inner.registry.register(Arc::new(worker.clone()));
+        if let Err(err) = self.inner.registry.register(Arc::new(worker.clone())) {
+            tracing::error!(provider = %id, %version, error = %err, "the deployed worker was refused");
+            worker.shutdown().await;
+            self.set_deployment(&id, Some(version), DeploymentStatus::Failed);
+            return;
+        }
         let old = lock(&self.inner.workers).insert(id.clone(), worker);
         self.set_deployment(&id, Some(version.clone()), DeploymentStatus::Available);
         tracing::info!(provider = %id, %version, "deployed");
@@ -524,7 +547,7 @@ async fn push(
     UrlPath(id): UrlPath<String>,
     mut multipart: Multipart,
 ) -> Result<Response, ApiError> {
-    check_provider_id(&id)?;
+    check_deployable_id(&id)?;
     let mut code: Option<Bytes> = None;
     loop {
         let field = multipart.next_field().await.map_err(|err| {
@@ -644,7 +667,7 @@ async fn deploy(
     UrlPath(id): UrlPath<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    check_provider_id(&id)?;
+    check_deployable_id(&id)?;
     let request: DeployRequest = if body.iter().all(u8::is_ascii_whitespace) {
         DeployRequest::default()
     } else {
@@ -714,7 +737,7 @@ async fn delete_provider(
     UrlPath(id): UrlPath<String>,
     Query(query): Query<DeleteQuery>,
 ) -> Result<Json<ProviderDeleteResult>, ApiError> {
-    check_provider_id(&id)?;
+    check_deployable_id(&id)?;
     let cascade = match query.cascade.as_deref() {
         None => false,
         Some("true" | "1" | "yes" | "on") => true,
