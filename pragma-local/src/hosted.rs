@@ -96,6 +96,15 @@ pub enum RegistryError {
         /// What failed.
         message: String,
     },
+    /// The provider's resources cannot be deleted as things stand: resources of other
+    /// providers reference them, or some are being processed.
+    #[error("resources of provider {provider:?} cannot be deleted: {message}")]
+    Blocked {
+        /// The provider.
+        provider: String,
+        /// What is in the way.
+        message: String,
+    },
     /// The store failed.
     #[error("store error: {0}")]
     Store(String),
@@ -144,6 +153,13 @@ pub trait ProviderRegistry: Send + Sync {
     fn resource_count(&self, name: &str) -> BoxFuture<'_, Result<u64, RegistryError>>;
 
     /// Deletes every resource of the provider `name` (running each one's `on_delete` through
-    /// the provider while it is still hosted) and returns how many were deleted.
+    /// the provider while it is still hosted) and returns how many were deleted, counting what
+    /// they owned.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Blocked`], with nothing deleted, when resources of other providers
+    /// reference them or some are being processed; [`RegistryError::DeleteFailed`] when an
+    /// `on_delete` fails; [`RegistryError::Store`] when the store fails.
     fn delete_resources(&self, name: &str) -> BoxFuture<'_, Result<u64, RegistryError>>;
 }

@@ -37,7 +37,7 @@ pub use store::DeployStoreError;
 pub use tarball::TarballError;
 
 use crate::error::ApiError;
-use crate::hosted::ProviderRegistry;
+use crate::hosted::{ProviderRegistry, RegistryError};
 use crate::workers::{WorkerProvider, WorkerSpec};
 use build::{BuildLog, Builder};
 use store::{BuildRow, DeployStore, DeploymentRow};
@@ -779,7 +779,10 @@ async fn delete_provider(
                 .registry
                 .delete_resources(&id)
                 .await
-                .map_err(|err| ApiError::Internal(err.to_string()))?;
+                .map_err(|err| match err {
+                    RegistryError::Blocked { .. } => ApiError::Conflict(err.to_string()),
+                    _ => ApiError::Internal(err.to_string()),
+                })?;
         }
         this.inner.registry.unregister(&id);
     }
