@@ -340,3 +340,67 @@ async fn the_builtin_provider_cannot_be_pushed_deployed_or_deleted() {
     assert!(status.healthy);
     served.task.abort();
 }
+
+fn symlink(builder: &mut Tar, path: &str, target: &str) {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    builder.append_link(&mut header, path, target).unwrap();
+}
+
+#[tokio::test]
+async fn refused_tarballs_name_the_entry_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(Some(dir.path())).await;
+    let client = &served.client;
+    let machine_paths = [
+        dir.path().display().to_string(),
+        std::fs::canonicalize(dir.path())
+            .unwrap()
+            .display()
+            .to_string(),
+    ];
+
+    // A file where a directory is needed fails to unpack: named, without the server's paths.
+    let clash = tarball(|b| {
+        raw_file(b, "Cargo.toml", b"[package]");
+        raw_file(b, "Cargo.toml/inner.rs", b"x");
+    });
+    let err = client.push_provider("evil", clash).await.unwrap_err();
+    let (loc, msg, _) = first_violation(&err);
+    assert_eq!(loc, ["body", "code"], "{err}");
+    assert!(msg.contains("Cargo.toml/inner.rs"), "{msg}");
+    for path in &machine_paths {
+        assert!(!msg.contains(path.as_str()), "{msg}");
+    }
+
+    // A link reached through an earlier link would point out of the build directory.
+    let chained = tarball(|b| {
+        raw_file(b, "Cargo.toml", b"[package]");
+        symlink(b, "sub/up", "..");
+        symlink(b, "sub/up/escape", "../outside");
+    });
+    let err = client.push_provider("evil", chained).await.unwrap_err();
+    let (loc, msg, _) = first_violation(&err);
+    assert_eq!(loc, ["body", "code"], "{err}");
+    assert!(
+        msg.contains("sub/up/escape") && msg.contains("sub/up"),
+        "{msg}"
+    );
+
+    let garbage = client
+        .push_provider("evil", b"no tarball here".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&garbage), 400, "{garbage}");
+
+    assert!(client.list_builds("evil").await.unwrap().is_empty());
+    let providers = dir.path().join("providers");
+    assert!(providers.is_dir());
+    assert!(
+        !providers.join("evil").exists(),
+        "a refused push left its provider directory behind"
+    );
+    assert!(!dir.path().join("outside").exists());
+    served.task.abort();
+}

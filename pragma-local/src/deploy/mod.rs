@@ -586,7 +586,10 @@ async fn push(
         .await
         .map_err(|err| ApiError::Internal(format!("unpacking failed: {err}")))?;
     if let Err(err) = unpacked {
-        let _ = std::fs::remove_dir_all(this.inner.root.join(&id).join(&version));
+        let provider_dir = this.inner.root.join(&id);
+        let _ = std::fs::remove_dir_all(provider_dir.join(&version));
+        // Only removed when empty: the provider's other builds stay.
+        let _ = std::fs::remove_dir(&provider_dir);
         return Err(match err {
             TarballError::Unreadable(_) => ApiError::BadRequest(err.to_string()),
             TarballError::TooLarge { .. } => ApiError::PayloadTooLarge(err.to_string()),
