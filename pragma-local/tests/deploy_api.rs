@@ -15,6 +15,7 @@ use pragma_sdk::AsyncPragmaClient;
 use common::first_violation;
 
 struct Served {
+    base: String,
     client: AsyncPragmaClient,
     deployments: Deployments,
     task: tokio::task::JoinHandle<()>,
@@ -41,6 +42,7 @@ async fn serve(data_dir: Option<&Path>) -> Served {
         .build()
         .unwrap();
     Served {
+        base: format!("http://{addr}"),
         client,
         deployments,
         task,
@@ -402,5 +404,90 @@ async fn refused_tarballs_name_the_entry_and_leave_nothing_behind() {
         "a refused push left its provider directory behind"
     );
     assert!(!dir.path().join("outside").exists());
+    served.task.abort();
+}
+
+#[tokio::test]
+async fn malformed_requests_are_answered_with_a_validation_detail() {
+    let served = serve(None).await;
+    let http = reqwest::Client::new();
+    let base = &served.base;
+    let code = tarball(|b| raw_file(b, "Cargo.toml", b"[package]"));
+
+    let no_boundary = http
+        .post(format!("{base}/providers/p/push"))
+        .header("content-type", "multipart/form-data")
+        .body(code.clone());
+    let not_multipart = http
+        .post(format!("{base}/providers/p/push"))
+        .header("content-type", "application/gzip")
+        .body(code);
+    let broken_multipart = http
+        .post(format!("{base}/providers/p/push"))
+        .header("content-type", "multipart/form-data; boundary=X")
+        .body("--X\r\nContent-Disposition: form-data; name=\"code\"\r\n\r\nabc");
+    let cases = [
+        (no_boundary, vec!["body"]),
+        (not_multipart, vec!["body"]),
+        (broken_multipart, vec!["body", "code"]),
+        (
+            http.delete(format!("{base}/providers/p?cascade=1&cascade=2")),
+            vec!["query", "cascade"],
+        ),
+        (
+            http.delete(format!("{base}/providers/p?cascade=%FF")),
+            vec!["query", "cascade"],
+        ),
+        (
+            http.get(format!("{base}/providers/%FF/builds")),
+            vec!["path", "provider_id"],
+        ),
+        (
+            http.get(format!("{base}/providers/p/builds/%FF")),
+            vec!["path", "version"],
+        ),
+        (
+            http.get(format!("{base}/providers/p/versions/%FF")),
+            vec!["path", "version"],
+        ),
+        (
+            http.get(format!("{base}/providers/p/builds/%FF/logs")),
+            vec!["path", "version"],
+        ),
+        (
+            http.get(format!("{base}/providers/%FF/deployment")),
+            vec!["path", "provider_id"],
+        ),
+        (
+            http.post(format!("{base}/providers/%FF/deploy")),
+            vec!["path", "provider_id"],
+        ),
+        (
+            http.post(format!("{base}/providers/%FF/push")),
+            vec!["path", "provider_id"],
+        ),
+        (
+            http.delete(format!("{base}/providers/%FF")),
+            vec!["path", "provider_id"],
+        ),
+    ];
+    for (request, loc) in cases {
+        let request = request.build().unwrap();
+        let shown = format!("{} {}", request.method(), request.url());
+        let response = http.execute(request).await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 422, "{shown}: {text}");
+        let body: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|err| panic!("{shown}: not JSON ({err}): {text}"));
+        let first = &body["detail"][0];
+        assert_eq!(first["loc"], serde_json::json!(loc), "{shown}: {text}");
+        assert!(
+            first["msg"].as_str().is_some_and(|m| !m.is_empty()),
+            "{shown}: {text}"
+        );
+        assert!(first["type"].is_string(), "{shown}: {text}");
+    }
+    assert!(served.client.list_builds("p").await.unwrap().is_empty());
     served.task.abort();
 }

@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, State};
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -38,6 +40,7 @@ pub use tarball::TarballError;
 
 use crate::error::ApiError;
 use crate::hosted::{ProviderRegistry, RegistryError};
+use crate::server::{boolean, path_param, query_pairs};
 use crate::workers::{WorkerProvider, WorkerSpec};
 use build::{BuildLog, Builder};
 use store::{BuildRow, DeployStore, DeploymentRow};
@@ -544,34 +547,47 @@ async fn list_providers(
 
 async fn push(
     State(this): State<Deployments>,
-    UrlPath(id): UrlPath<String>,
-    mut multipart: Multipart,
+    path: Result<UrlPath<String>, PathRejection>,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    let id = path_param(path, "provider_id")?;
     check_deployable_id(&id)?;
+    let mut multipart = multipart.map_err(|rejection| {
+        ApiError::invalid_body(
+            &[],
+            format!(
+                "the body must be multipart/form-data with a boundary: {}",
+                rejection.body_text()
+            ),
+            "value_error",
+        )
+    })?;
+    let upload_error = |err: MultipartError, at: &[&str]| {
+        if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!(
+                "the upload exceeds {} bytes",
+                this.inner.options.max_upload
+            ))
+        } else {
+            ApiError::invalid_body(
+                at,
+                format!("malformed multipart body: {}", err.body_text()),
+                "value_error",
+            )
+        }
+    };
     let mut code: Option<Bytes> = None;
     loop {
-        let field = multipart.next_field().await.map_err(|err| {
-            if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(format!(
-                    "the upload exceeds {} bytes",
-                    this.inner.options.max_upload
-                ))
-            } else {
-                ApiError::BadRequest(format!("invalid multipart body: {}", err.body_text()))
-            }
-        })?;
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|err| upload_error(err, &[]))?;
         let Some(field) = field else { break };
         if field.name() == Some("code") {
-            let bytes = field.bytes().await.map_err(|err| {
-                if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge(format!(
-                        "the upload exceeds {} bytes",
-                        this.inner.options.max_upload
-                    ))
-                } else {
-                    ApiError::BadRequest(format!("cannot read field code: {}", err.body_text()))
-                }
-            })?;
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|err| upload_error(err, &["code"]))?;
             code = Some(bytes);
         }
     }
@@ -625,8 +641,9 @@ async fn push(
 
 async fn list_builds(
     State(this): State<Deployments>,
-    UrlPath(id): UrlPath<String>,
+    path: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Json<Vec<BuildInfo>>, ApiError> {
+    let id = path_param(path, "provider_id")?;
     check_provider_id(&id)?;
     let rows = lock(&this.inner.store)
         .builds(&id, LISTED_BUILDS)
@@ -636,16 +653,18 @@ async fn list_builds(
 
 async fn get_build(
     State(this): State<Deployments>,
-    UrlPath((id, version)): UrlPath<(String, String)>,
+    path: Result<UrlPath<(String, String)>, PathRejection>,
 ) -> Result<Json<BuildInfo>, ApiError> {
+    let (id, version) = path_param(path, "provider_id")?;
     check_provider_id(&id)?;
     Ok(Json(this.build_row(&id, &version)?.info))
 }
 
 async fn build_logs(
     State(this): State<Deployments>,
-    UrlPath((id, version)): UrlPath<(String, String)>,
+    path: Result<UrlPath<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let (id, version) = path_param(path, "provider_id")?;
     check_provider_id(&id)?;
     let live = lock(&this.inner.logs)
         .get(&(id.clone(), version.clone()))
@@ -667,10 +686,12 @@ async fn build_logs(
 
 async fn deploy(
     State(this): State<Deployments>,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
+    path: Result<UrlPath<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let id = path_param(path, "provider_id")?;
     check_deployable_id(&id)?;
+    let body = body?;
     let request: DeployRequest = if body.iter().all(u8::is_ascii_whitespace) {
         DeployRequest::default()
     } else {
@@ -713,8 +734,9 @@ async fn deploy(
 
 async fn deployment(
     State(this): State<Deployments>,
-    UrlPath(id): UrlPath<String>,
+    path: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Json<ProviderStatus>, ApiError> {
+    let id = path_param(path, "provider_id")?;
     check_provider_id(&id)?;
     if let Some(status) = this.status(&id)? {
         return Ok(Json(status));
@@ -730,28 +752,14 @@ async fn deployment(
     Err(ApiError::NotFound(format!("provider {id} is not deployed")))
 }
 
-#[derive(serde::Deserialize)]
-struct DeleteQuery {
-    cascade: Option<String>,
-}
-
 async fn delete_provider(
     State(this): State<Deployments>,
-    UrlPath(id): UrlPath<String>,
-    Query(query): Query<DeleteQuery>,
+    path: Result<UrlPath<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<ProviderDeleteResult>, ApiError> {
+    let id = path_param(path, "provider_id")?;
+    let cascade = boolean(&query_pairs(query)?, "cascade")?.unwrap_or(false);
     check_deployable_id(&id)?;
-    let cascade = match query.cascade.as_deref() {
-        None => false,
-        Some("true" | "1" | "yes" | "on") => true,
-        Some("false" | "0" | "no" | "off") => false,
-        Some(other) => {
-            return Err(ApiError::invalid_query(
-                "cascade",
-                format!("Input should be a valid boolean, unable to interpret input {other:?}"),
-            ))
-        }
-    };
     let known_in_store = lock(&this.inner.store)
         .provider_ids()
         .map_err(store_error)?
