@@ -63,7 +63,8 @@ struct ServeArgs {
     #[arg(long, default_value_t = 200)]
     retry_delay_ms: u64,
     /// Starts the worker binary at PATH (built with the SDK's `worker_main`) and hosts its
-    /// provider; may be given several times.
+    /// provider; may be given several times, each worker announcing a provider of its own
+    /// (not the built-in `pragma`).
     #[arg(long = "worker", value_name = "PATH")]
     workers: Vec<PathBuf>,
     /// How long a worker may take to handshake, in milliseconds.
