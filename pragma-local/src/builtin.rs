@@ -16,6 +16,13 @@ use serde::{Deserialize, Serialize};
 /// The built-in provider's name.
 pub const PROVIDER: &str = "pragma";
 
+/// Whether `name` belongs to a built-in provider. Such names are reserved: a provider of that
+/// name cannot be pushed, deployed, deleted or hosted from a worker, since resources of
+/// built-in types (such as secrets) are handed to whoever hosts the name.
+pub fn is_reserved(name: &str) -> bool {
+    name == PROVIDER
+}
+
 /// What a secret holds: named string values.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -383,6 +383,89 @@ impl State {
         order
     }
 
+    /// The resources of `provider` in an order in which each can be deleted with what it owns
+    /// (see [`Engine::delete`]), checked before anything is deleted: no resource outside them
+    /// and what they own may reference one of them, and none may be in flight.
+    ///
+    /// # Errors
+    ///
+    /// Why they cannot all be deleted, naming the resources in the way.
+    fn deletion_plan(&self, provider: &str) -> Result<Vec<String>, String> {
+        let mut roots: Vec<String> = self
+            .resources
+            .iter()
+            .filter(|(_, entry)| entry.raw.provider == provider)
+            .map(|(id, _)| id.clone())
+            .collect();
+        roots.sort();
+        let trees: HashMap<String, Vec<String>> = roots
+            .iter()
+            .map(|root| (root.clone(), self.owned_tree(root)))
+            .collect();
+        let doomed: BTreeSet<&String> = trees.values().flatten().collect();
+
+        let mut blocked = Vec::new();
+        for member in &doomed {
+            let outside: Vec<String> = self
+                .dependents_of(member)
+                .into_iter()
+                .filter(|d| !doomed.contains(d))
+                .collect();
+            if !outside.is_empty() {
+                blocked.push(format!(
+                    "resource {member} is referenced by {}",
+                    outside.join(", ")
+                ));
+            }
+        }
+        if !blocked.is_empty() {
+            return Err(format!("{}; delete those first", blocked.join("; ")));
+        }
+        let busy: Vec<&str> = doomed
+            .iter()
+            .filter(|id| self.resources.get(**id).is_some_and(|e| e.in_flight))
+            .map(|id| id.as_str())
+            .collect();
+        if !busy.is_empty() {
+            return Err(format!(
+                "{} being processed; try again once they settle",
+                busy.join(", ")
+            ));
+        }
+
+        // A resource goes once nothing left outside its tree references what the tree holds.
+        let mut remaining: HashSet<&String> = doomed.iter().copied().collect();
+        let mut order = Vec::new();
+        while !roots.is_empty() {
+            let free = roots.iter().position(|root| {
+                let tree: HashSet<&String> = trees
+                    .get(root)
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| remaining.contains(m))
+                    .collect();
+                tree.iter().all(|member| {
+                    self.dependents_of(member)
+                        .iter()
+                        .all(|d| tree.contains(d) || !remaining.contains(d))
+                })
+            });
+            let Some(free) = free else {
+                return Err(format!(
+                    "resources {} reference what the others own; delete them one by one",
+                    roots.join(", ")
+                ));
+            };
+            let root = roots.remove(free);
+            for member in trees.get(&root).into_iter().flatten() {
+                remaining.remove(member);
+            }
+            roots.retain(|r| remaining.contains(r));
+            order.push(root);
+        }
+        Ok(order)
+    }
+
     /// Queues an update for every resource downstream of `from`, each once, and returns them.
     fn propagate(&mut self, from: &str, ops: &mut Change) -> Vec<String> {
         let mut queue: VecDeque<String> = self.dependents_of(from).into();
@@ -682,9 +765,33 @@ impl Engine {
             }),
         };
         for provider in providers {
-            engine.register(provider);
+            engine.host(provider, false);
         }
         Ok(engine)
+    }
+
+    /// Hosts `provider` under its name, replacing a provider of that name unless `only_new`.
+    /// Returns whether it is hosted now. The platform's own providers (the built-in one among
+    /// them) are hosted this way, without the checks of [`ProviderRegistry::register`].
+    fn host(&self, provider: Arc<dyn HostedProvider>, only_new: bool) -> bool {
+        let name = provider.name().to_owned();
+        let definitions = provider.definitions();
+        let mut providers = match self.inner.providers.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if only_new && providers.hosted.contains_key(&name) {
+            return false;
+        }
+        providers.definitions.retain(|(p, _), _| p != &name);
+        for mut definition in definitions {
+            definition.provider = name.clone();
+            providers
+                .definitions
+                .insert((name.clone(), definition.resource.clone()), definition);
+        }
+        providers.hosted.insert(name, provider);
+        true
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -1601,21 +1708,26 @@ impl RuntimeBackend for EngineBackend {
 }
 
 impl ProviderRegistry for Engine {
-    fn register(&self, provider: Arc<dyn HostedProvider>) {
-        let name = provider.name().to_owned();
-        let definitions = provider.definitions();
-        let mut providers = match self.inner.providers.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        providers.definitions.retain(|(p, _), _| p != &name);
-        for mut definition in definitions {
-            definition.provider = name.clone();
-            providers
-                .definitions
-                .insert((name.clone(), definition.resource.clone()), definition);
+    fn register(&self, provider: Arc<dyn HostedProvider>) -> Result<(), RegistryError> {
+        if crate::builtin::is_reserved(provider.name()) {
+            return Err(RegistryError::Reserved {
+                provider: provider.name().to_owned(),
+            });
         }
-        providers.hosted.insert(name, provider);
+        self.host(provider, false);
+        Ok(())
+    }
+
+    fn register_new(&self, provider: Arc<dyn HostedProvider>) -> Result<(), RegistryError> {
+        let name = provider.name().to_owned();
+        if crate::builtin::is_reserved(&name) {
+            return Err(RegistryError::Reserved { provider: name });
+        }
+        if self.host(provider, true) {
+            Ok(())
+        } else {
+            Err(RegistryError::AlreadyHosted { provider: name })
+        }
     }
 
     fn unregister(&self, name: &str) -> bool {
@@ -1648,45 +1760,32 @@ impl ProviderRegistry for Engine {
     fn delete_resources(&self, name: &str) -> BoxFuture<'_, Result<u64, RegistryError>> {
         let name = name.to_owned();
         Box::pin(async move {
+            let blocked = |message: String| RegistryError::Blocked {
+                provider: name.clone(),
+                message,
+            };
             let mut deleted = 0;
+            // Planned again after each round, for resources applied while it ran.
             loop {
-                let next = {
-                    let state = self.lock();
-                    let mine: Vec<&String> = state
-                        .resources
-                        .iter()
-                        .filter(|(_, entry)| entry.raw.provider == name)
-                        .map(|(id, _)| id)
-                        .collect();
-                    if mine.is_empty() {
-                        return Ok(deleted);
-                    }
-                    let free = mine
-                        .iter()
-                        .find(|id| state.dependents_of(id).is_empty())
-                        .map(|id| (*id).clone());
-                    match free {
-                        Some(id) => id,
-                        None => {
-                            let first = mine.first().map(|id| (*id).clone()).unwrap_or_default();
+                let plan = self.lock().deletion_plan(&name).map_err(blocked)?;
+                if plan.is_empty() {
+                    return Ok(deleted);
+                }
+                for id in plan {
+                    match self.delete(&id).await {
+                        Ok((_, count)) => deleted += count,
+                        // Deleted already, with the resource that owned it.
+                        Err(ApiError::NotFound(_)) => {}
+                        Err(ApiError::Conflict(message)) => return Err(blocked(message)),
+                        Err(ApiError::Internal(message)) => {
+                            return Err(RegistryError::Store(message))
+                        }
+                        Err(err) => {
                             return Err(RegistryError::DeleteFailed {
                                 provider: name.clone(),
-                                message: format!(
-                                    "resource {first} is referenced by {}",
-                                    state.dependents_of(&first).join(", ")
-                                ),
-                            });
+                                message: err.to_string(),
+                            })
                         }
-                    }
-                };
-                match self.delete(&next).await {
-                    Ok((_, count)) => deleted += count,
-                    Err(ApiError::Internal(message)) => return Err(RegistryError::Store(message)),
-                    Err(err) => {
-                        return Err(RegistryError::DeleteFailed {
-                            provider: name.clone(),
-                            message: err.to_string(),
-                        })
                     }
                 }
             }

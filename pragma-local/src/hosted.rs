@@ -96,9 +96,30 @@ pub enum RegistryError {
         /// What failed.
         message: String,
     },
+    /// The provider's resources cannot be deleted as things stand: resources of other
+    /// providers reference them, or some are being processed.
+    #[error("resources of provider {provider:?} cannot be deleted: {message}")]
+    Blocked {
+        /// The provider.
+        provider: String,
+        /// What is in the way.
+        message: String,
+    },
     /// The store failed.
     #[error("store error: {0}")]
     Store(String),
+    /// The name belongs to a built-in provider, which cannot be replaced.
+    #[error("provider {provider:?} is built in and cannot be replaced")]
+    Reserved {
+        /// The provider.
+        provider: String,
+    },
+    /// A provider of that name is hosted already.
+    #[error("a provider named {provider:?} is hosted already")]
+    AlreadyHosted {
+        /// The provider.
+        provider: String,
+    },
 }
 
 /// What the provider deployment side (push, build, deploy, delete of providers) needs from the
@@ -106,7 +127,21 @@ pub enum RegistryError {
 pub trait ProviderRegistry: Send + Sync {
     /// Hosts `provider`, replacing a hosted provider of the same name: its resource types are
     /// listed by `GET /resources/types` and events of them are routed to it from now on.
-    fn register(&self, provider: Arc<dyn HostedProvider>);
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Reserved`] when the name is a built-in provider's (see
+    /// [`crate::builtin::is_reserved`]); nothing is replaced.
+    fn register(&self, provider: Arc<dyn HostedProvider>) -> Result<(), RegistryError>;
+
+    /// Hosts `provider` as [`ProviderRegistry::register`] does, but only if no provider of its
+    /// name is hosted yet.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Reserved`] for a built-in provider's name,
+    /// [`RegistryError::AlreadyHosted`] when the name is taken; the hosted provider stays.
+    fn register_new(&self, provider: Arc<dyn HostedProvider>) -> Result<(), RegistryError>;
 
     /// Stops hosting the provider `name`; returns whether it was hosted.
     fn unregister(&self, name: &str) -> bool;
@@ -118,6 +153,13 @@ pub trait ProviderRegistry: Send + Sync {
     fn resource_count(&self, name: &str) -> BoxFuture<'_, Result<u64, RegistryError>>;
 
     /// Deletes every resource of the provider `name` (running each one's `on_delete` through
-    /// the provider while it is still hosted) and returns how many were deleted.
+    /// the provider while it is still hosted) and returns how many were deleted, counting what
+    /// they owned.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Blocked`], with nothing deleted, when resources of other providers
+    /// reference them or some are being processed; [`RegistryError::DeleteFailed`] when an
+    /// `on_delete` fails; [`RegistryError::Store`] when the store fails.
     fn delete_resources(&self, name: &str) -> BoxFuture<'_, Result<u64, RegistryError>>;
 }

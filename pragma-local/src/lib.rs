@@ -13,6 +13,7 @@ pub mod builtin;
 pub mod cli;
 pub mod demo;
 pub mod deploy;
+mod dirs;
 pub mod engine;
 pub mod error;
 pub mod hosted;

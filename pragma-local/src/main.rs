@@ -1,7 +1,7 @@
 //! `pragma-local`: the Pragmatiks platform on one machine.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -63,7 +63,8 @@ struct ServeArgs {
     #[arg(long, default_value_t = 200)]
     retry_delay_ms: u64,
     /// Starts the worker binary at PATH (built with the SDK's `worker_main`) and hosts its
-    /// provider; may be given several times.
+    /// provider; may be given several times, each worker announcing a provider of its own
+    /// (not the built-in `pragma`).
     #[arg(long = "worker", value_name = "PATH")]
     workers: Vec<PathBuf>,
     /// How long a worker may take to handshake, in milliseconds.
@@ -72,6 +73,27 @@ struct ServeArgs {
     /// Hosts the `demo` provider, whose handlers sleep; for testing only.
     #[arg(long, hide = true)]
     demo_slow_provider: bool,
+}
+
+/// Hosts a started worker's provider, or shuts the worker down when its provider name is
+/// refused: a built-in provider's, or one another `--worker` already announced.
+async fn host_worker(
+    platform: &Platform,
+    worker: WorkerProvider,
+    path: &Path,
+) -> Result<WorkerProvider, String> {
+    let provider = worker.handshake().short_name.clone();
+    match platform.registry().register_new(Arc::new(worker.clone())) {
+        Ok(()) => {
+            tracing::info!(%provider, worker = %path.display(), "hosting worker");
+            Ok(worker)
+        }
+        Err(err) => {
+            tracing::error!(%provider, worker = %path.display(), error = %err, "worker refused");
+            worker.shutdown().await;
+            Err(format!("worker {}: {err}", path.display()))
+        }
+    }
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
@@ -99,14 +121,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let platform = builder.build().map_err(|err| err.to_string())?;
 
-    let socket_dir = if args.in_memory {
-        std::env::temp_dir()
-    } else {
-        std::fs::create_dir_all(&args.data_dir)
-            .map_err(|err| format!("cannot create {}: {err}", args.data_dir.display()))?;
-        std::fs::canonicalize(&args.data_dir)
-            .map_err(|err| format!("cannot resolve {}: {err}", args.data_dir.display()))?
-    };
+    let socket_dir = platform
+        .data_dir()
+        .map(ToOwned::to_owned)
+        .unwrap_or_else(std::env::temp_dir);
     let mut workers = Vec::new();
     for path in &args.workers {
         let spec = WorkerSpec::new(path)
@@ -114,12 +132,19 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .handshake_timeout(std::time::Duration::from_millis(
                 args.worker_handshake_timeout_ms,
             ));
-        let worker = WorkerProvider::start(spec)
-            .await
-            .map_err(|err| err.to_string())?;
-        tracing::info!(provider = %worker.handshake().short_name, worker = %path.display(), "hosting worker");
-        platform.registry().register(Arc::new(worker.clone()));
-        workers.push(worker);
+        let started = match WorkerProvider::start(spec).await {
+            Ok(worker) => host_worker(&platform, worker, path).await,
+            Err(err) => Err(err.to_string()),
+        };
+        match started {
+            Ok(worker) => workers.push(worker),
+            Err(message) => {
+                for worker in workers {
+                    worker.shutdown().await;
+                }
+                return Err(message);
+            }
+        }
     }
 
     let served = platform

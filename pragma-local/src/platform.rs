@@ -44,6 +44,14 @@ pub enum PlatformError {
     /// The provider deployment side (builds, deployments) could not be set up.
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    /// The data directory could not be created or resolved to an absolute path.
+    #[error("data dir {path}: {message}")]
+    DataDir {
+        /// The directory as given.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
 }
 
 /// The local user `/auth/me` reports unless another is configured.
@@ -108,7 +116,9 @@ impl PlatformBuilder {
         self
     }
 
-    /// Keeps the store (`pragma.db`) in `dir`, created if needed.
+    /// Keeps the store (`pragma.db`), pushed providers and their builds in `dir`, created if
+    /// needed. A relative `dir` is resolved against the working directory once, when the
+    /// platform is built.
     pub fn data_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.data_dir = Some(dir.as_ref().to_path_buf());
         self
@@ -154,13 +164,21 @@ impl PlatformBuilder {
     ///
     /// # Errors
     ///
+    /// [`PlatformError::DataDir`] when the data dir cannot be created or resolved,
     /// [`PlatformError::Store`] when the store cannot be opened or holds corrupt rows.
     pub fn build(self) -> Result<Platform, PlatformError> {
-        let dir = if self.in_memory {
-            None
-        } else {
-            self.data_dir.as_deref()
+        let data_dir = match &self.data_dir {
+            Some(dir) if !self.in_memory => {
+                let absolute =
+                    crate::dirs::absolute_dir(dir).map_err(|message| PlatformError::DataDir {
+                        path: dir.clone(),
+                        message,
+                    })?;
+                Some(absolute)
+            }
+            _ => None,
         };
+        let dir = data_dir.as_deref();
         let (store, loaded) = Store::open(dir)?;
         let mut providers: Vec<Arc<dyn HostedProvider>> = Vec::new();
         if !self
@@ -172,14 +190,12 @@ impl PlatformBuilder {
         }
         providers.extend(self.providers);
         let engine = Engine::new(store, loaded, self.retry, providers)?;
-        let deployments = Deployments::open(
-            Arc::new(engine.clone()),
-            dir.map(Path::to_path_buf),
-            self.deploy,
-        )?;
+        let deployments =
+            Deployments::open(Arc::new(engine.clone()), data_dir.clone(), self.deploy)?;
         Ok(Platform {
             engine,
             deployments,
+            data_dir,
             token: self.token.map(Arc::from),
             user: Arc::new(self.user),
         })
@@ -191,6 +207,7 @@ impl PlatformBuilder {
 pub struct Platform {
     engine: Engine,
     deployments: Deployments,
+    data_dir: Option<PathBuf>,
     token: Option<Arc<str>>,
     user: Arc<UserInfo>,
 }
@@ -199,6 +216,7 @@ impl fmt::Debug for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Platform")
             .field("engine", &self.engine)
+            .field("data_dir", &self.data_dir)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("user", &self.user)
             .finish()
@@ -218,6 +236,11 @@ impl Platform {
             retry: RetryPolicy::default(),
             deploy: DeployOptions::default(),
         }
+    }
+
+    /// The data dir, absolute, or `None` when everything is kept in memory.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
     }
 
     /// The engine as the provider deployment side sees it: register and unregister hosted

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::path::ErrorKind;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{header, StatusCode};
@@ -107,21 +108,41 @@ fn bearer_credentials(value: &str) -> Option<&str> {
         .then(|| credentials.trim_start_matches(' '))
 }
 
-fn path_param(path: Result<Path<String>, PathRejection>, name: &str) -> Result<String, ApiError> {
+/// The path parameters of a request (one `String`, or a tuple of them), or a 422 at the
+/// parameter that could not be read: the one the rejection names, else `name`.
+///
+/// Handlers take `Result<Path<T>, PathRejection>` and pass it here, so that a malformed path
+/// (such as invalid percent-encoding) is answered like any other invalid input.
+pub(crate) fn path_param<T>(
+    path: Result<Path<T>, PathRejection>,
+    name: &str,
+) -> Result<T, ApiError> {
     path.map(|Path(value)| value).map_err(|rejection| {
+        let key = match &rejection {
+            PathRejection::FailedToDeserializePathParams(failed) => match failed.kind() {
+                ErrorKind::InvalidUtf8InPathParam { key }
+                | ErrorKind::ParseErrorAtKey { key, .. }
+                | ErrorKind::DeserializeError { key, .. } => key.clone(),
+                _ => name.to_owned(),
+            },
+            _ => name.to_owned(),
+        };
         ApiError::invalid(
-            vec![
-                LocationItem::Key("path".to_owned()),
-                LocationItem::Key(name.to_owned()),
-            ],
+            vec![LocationItem::Key("path".to_owned()), LocationItem::Key(key)],
             rejection.body_text(),
             "value_error",
         )
     })
 }
 
-/// The query's pairs, percent-decoded, in order (a key may repeat).
-fn query_pairs(raw: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+/// The query's pairs, percent-decoded, in order (a key may repeat); handlers take the raw
+/// query (`RawQuery`) and read it with this, [`single`] and [`boolean`].
+///
+/// # Errors
+///
+/// A 422 at the query parameter (or at `query`, when its name cannot be read) whose text is
+/// not UTF-8 once percent-decoded.
+pub(crate) fn query_pairs(raw: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
     let Some(raw) = raw else {
         return Ok(Vec::new());
     };
@@ -129,18 +150,29 @@ fn query_pairs(raw: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
         percent_decode_str(&text.replace('+', " "))
             .decode_utf8()
             .map(|cow| cow.into_owned())
-            .map_err(|_| ApiError::BadRequest("query string is not valid UTF-8".to_owned()))
     };
+    let not_utf8 = |loc: Vec<LocationItem>| {
+        ApiError::invalid(
+            loc,
+            "not valid UTF-8 once percent-decoded",
+            "string_unicode",
+        )
+    };
+    let query = || LocationItem::Key("query".to_owned());
     raw.split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            Ok((decode(key)?, decode(value)?))
+            let key = decode(key).map_err(|_| not_utf8(vec![query()]))?;
+            let value = decode(value)
+                .map_err(|_| not_utf8(vec![query(), LocationItem::Key(key.clone())]))?;
+            Ok((key, value))
         })
         .collect()
 }
 
-fn single<'q>(pairs: &'q [(String, String)], name: &str) -> Option<&'q str> {
+/// The last value of the query parameter `name`.
+pub(crate) fn single<'q>(pairs: &'q [(String, String)], name: &str) -> Option<&'q str> {
     pairs
         .iter()
         .rev()
@@ -148,7 +180,9 @@ fn single<'q>(pairs: &'q [(String, String)], name: &str) -> Option<&'q str> {
         .map(|(_, value)| value.as_str())
 }
 
-fn boolean(pairs: &[(String, String)], name: &str) -> Result<Option<bool>, ApiError> {
+/// The query parameter `name` as a boolean (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`),
+/// or a 422 at it.
+pub(crate) fn boolean(pairs: &[(String, String)], name: &str) -> Result<Option<bool>, ApiError> {
     match single(pairs, name) {
         None => Ok(None),
         Some(value) => match value.to_ascii_lowercase().as_str() {

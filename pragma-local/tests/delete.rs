@@ -148,3 +148,56 @@ async fn a_resource_cannot_own_itself_even_through_others() {
     assert!(a.config.is_empty());
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_cascading_provider_delete_blocked_by_another_provider_deletes_nothing() {
+    let recorder = Arc::new(Recorder::default());
+    let server = start(&recorder).await;
+    let client = client(&server);
+    let api = common::Api::new(server.base_url());
+    for name in ["a", "b"] {
+        client
+            .apply_resource(&raw("echo", name, json!({"value": name}), PENDING))
+            .await
+            .unwrap();
+        wait_for(&client, ("test", "echo", name), READY).await;
+    }
+    // A secret of the built-in provider depends on test/echo/a.
+    let (status, body) = api
+        .apply(json!({
+            "provider": "pragma", "resource": "secret", "name": "s",
+            "config": {"data": {"k": "v"}},
+            "dependencies": [{"provider": "test", "resource": "echo", "name": "a"}],
+            "lifecycle_state": "pending",
+        }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_for(&client, ("pragma", "secret", "s"), READY).await;
+
+    let (status, body) = api.delete("/providers/test?cascade=true").await;
+    assert_eq!(status, 409, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(&echo_id("a")), "{detail}");
+    assert!(detail.contains("resource:pragma_secret_s"), "{detail}");
+
+    // Nothing was deleted, and the provider is still hosted.
+    for name in ["a", "b"] {
+        wait_for(&client, ("test", "echo", name), READY).await;
+        assert_eq!(recorder.count(EventType::Delete, name), 0);
+    }
+    assert!(!client
+        .list_resource_types(Some("test"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Once the secret is gone, the cascade goes through.
+    client
+        .delete_resource("pragma", "secret", "s")
+        .await
+        .unwrap();
+    let (status, body) = api.delete("/providers/test?cascade=true").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["resources_deleted"], 2, "{body}");
+    server.shutdown().await;
+}

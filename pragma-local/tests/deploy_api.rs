@@ -1,6 +1,8 @@
 //! The `/providers/...` endpoints' answers to bad and edge-case input, without release
 //! builds: refused tarballs, unknown builds and providers, versions, persistence.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -10,7 +12,10 @@ use pragma_local::Platform;
 use pragma_sdk::models::{BuildStatus, DeploymentStatus};
 use pragma_sdk::AsyncPragmaClient;
 
+use common::first_violation;
+
 struct Served {
+    base: String,
     client: AsyncPragmaClient,
     deployments: Deployments,
     task: tokio::task::JoinHandle<()>,
@@ -37,6 +42,7 @@ async fn serve(data_dir: Option<&Path>) -> Served {
         .build()
         .unwrap();
     Served {
+        base: format!("http://{addr}"),
         client,
         deployments,
         task,
@@ -284,4 +290,204 @@ async fn an_oversized_upload_is_refused() {
         .unwrap_err();
     assert_eq!(status_of(&err), 413, "{err}");
     task.abort();
+}
+
+fn tiny_crate() -> Vec<u8> {
+    tarball(|b| {
+        raw_file(
+            b,
+            "Cargo.toml",
+            b"[package]\nname = \"pragma\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        );
+        raw_file(b, "src/main.rs", b"fn main() {}\n");
+    })
+}
+
+#[tokio::test]
+async fn the_builtin_provider_cannot_be_pushed_deployed_or_deleted() {
+    let served = serve(None).await;
+    let client = &served.client;
+
+    let err = client
+        .push_provider("pragma", tiny_crate())
+        .await
+        .unwrap_err();
+    let (loc, msg, _) = first_violation(&err);
+    assert_eq!(loc, ["path", "provider_id"], "{err}");
+    assert!(msg.contains("built into the platform"), "{msg}");
+    assert!(client.list_builds("pragma").await.unwrap().is_empty());
+
+    let err = client
+        .deploy_provider("pragma", Some("20260101.000000"))
+        .await
+        .unwrap_err();
+    assert_eq!(first_violation(&err).0, ["path", "provider_id"], "{err}");
+    let err = client.deploy_provider("pragma", None).await.unwrap_err();
+    assert_eq!(first_violation(&err).0, ["path", "provider_id"], "{err}");
+
+    for cascade in [false, true] {
+        let err = client.delete_provider("pragma", cascade).await.unwrap_err();
+        let (loc, msg, _) = first_violation(&err);
+        assert_eq!(loc, ["path", "provider_id"], "{err}");
+        assert!(
+            msg.contains("cannot be pushed, deployed or deleted"),
+            "{msg}"
+        );
+    }
+
+    // The built-in provider is still hosted, with its secrets.
+    let types = client.list_resource_types(Some("pragma")).await.unwrap();
+    assert!(types.iter().any(|t| t.resource == "secret"), "{types:?}");
+    let status = client.get_deployment_status("pragma").await.unwrap();
+    assert!(status.healthy);
+    served.task.abort();
+}
+
+fn symlink(builder: &mut Tar, path: &str, target: &str) {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    builder.append_link(&mut header, path, target).unwrap();
+}
+
+#[tokio::test]
+async fn refused_tarballs_name_the_entry_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(Some(dir.path())).await;
+    let client = &served.client;
+    let machine_paths = [
+        dir.path().display().to_string(),
+        std::fs::canonicalize(dir.path())
+            .unwrap()
+            .display()
+            .to_string(),
+    ];
+
+    // A file where a directory is needed fails to unpack: named, without the server's paths.
+    let clash = tarball(|b| {
+        raw_file(b, "Cargo.toml", b"[package]");
+        raw_file(b, "Cargo.toml/inner.rs", b"x");
+    });
+    let err = client.push_provider("evil", clash).await.unwrap_err();
+    let (loc, msg, _) = first_violation(&err);
+    assert_eq!(loc, ["body", "code"], "{err}");
+    assert!(msg.contains("Cargo.toml/inner.rs"), "{msg}");
+    for path in &machine_paths {
+        assert!(!msg.contains(path.as_str()), "{msg}");
+    }
+
+    // A link reached through an earlier link would point out of the build directory.
+    let chained = tarball(|b| {
+        raw_file(b, "Cargo.toml", b"[package]");
+        symlink(b, "sub/up", "..");
+        symlink(b, "sub/up/escape", "../outside");
+    });
+    let err = client.push_provider("evil", chained).await.unwrap_err();
+    let (loc, msg, _) = first_violation(&err);
+    assert_eq!(loc, ["body", "code"], "{err}");
+    assert!(
+        msg.contains("sub/up/escape") && msg.contains("sub/up"),
+        "{msg}"
+    );
+
+    let garbage = client
+        .push_provider("evil", b"no tarball here".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&garbage), 400, "{garbage}");
+
+    assert!(client.list_builds("evil").await.unwrap().is_empty());
+    let providers = dir.path().join("providers");
+    assert!(providers.is_dir());
+    assert!(
+        !providers.join("evil").exists(),
+        "a refused push left its provider directory behind"
+    );
+    assert!(!dir.path().join("outside").exists());
+    served.task.abort();
+}
+
+#[tokio::test]
+async fn malformed_requests_are_answered_with_a_validation_detail() {
+    let served = serve(None).await;
+    let http = reqwest::Client::new();
+    let base = &served.base;
+    let code = tarball(|b| raw_file(b, "Cargo.toml", b"[package]"));
+
+    let no_boundary = http
+        .post(format!("{base}/providers/p/push"))
+        .header("content-type", "multipart/form-data")
+        .body(code.clone());
+    let not_multipart = http
+        .post(format!("{base}/providers/p/push"))
+        .header("content-type", "application/gzip")
+        .body(code);
+    let broken_multipart = http
+        .post(format!("{base}/providers/p/push"))
+        .header("content-type", "multipart/form-data; boundary=X")
+        .body("--X\r\nContent-Disposition: form-data; name=\"code\"\r\n\r\nabc");
+    let cases = [
+        (no_boundary, vec!["body"]),
+        (not_multipart, vec!["body"]),
+        (broken_multipart, vec!["body", "code"]),
+        (
+            http.delete(format!("{base}/providers/p?cascade=1&cascade=2")),
+            vec!["query", "cascade"],
+        ),
+        (
+            http.delete(format!("{base}/providers/p?cascade=%FF")),
+            vec!["query", "cascade"],
+        ),
+        (
+            http.get(format!("{base}/providers/%FF/builds")),
+            vec!["path", "provider_id"],
+        ),
+        (
+            http.get(format!("{base}/providers/p/builds/%FF")),
+            vec!["path", "version"],
+        ),
+        (
+            http.get(format!("{base}/providers/p/versions/%FF")),
+            vec!["path", "version"],
+        ),
+        (
+            http.get(format!("{base}/providers/p/builds/%FF/logs")),
+            vec!["path", "version"],
+        ),
+        (
+            http.get(format!("{base}/providers/%FF/deployment")),
+            vec!["path", "provider_id"],
+        ),
+        (
+            http.post(format!("{base}/providers/%FF/deploy")),
+            vec!["path", "provider_id"],
+        ),
+        (
+            http.post(format!("{base}/providers/%FF/push")),
+            vec!["path", "provider_id"],
+        ),
+        (
+            http.delete(format!("{base}/providers/%FF")),
+            vec!["path", "provider_id"],
+        ),
+    ];
+    for (request, loc) in cases {
+        let request = request.build().unwrap();
+        let shown = format!("{} {}", request.method(), request.url());
+        let response = http.execute(request).await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 422, "{shown}: {text}");
+        let body: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|err| panic!("{shown}: not JSON ({err}): {text}"));
+        let first = &body["detail"][0];
+        assert_eq!(first["loc"], serde_json::json!(loc), "{shown}: {text}");
+        assert!(
+            first["msg"].as_str().is_some_and(|m| !m.is_empty()),
+            "{shown}: {text}"
+        );
+        assert!(first["type"].is_string(), "{shown}: {text}");
+    }
+    assert!(served.client.list_builds("p").await.unwrap().is_empty());
+    served.task.abort();
 }

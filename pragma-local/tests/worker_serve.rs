@@ -82,3 +82,40 @@ async fn serve_hosts_the_worker_given_with_the_flag() {
     }
     panic!("the resource did not become ready");
 }
+
+#[test]
+fn two_workers_announcing_one_provider_are_refused() {
+    let worker = worker_support::echo_worker_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server(
+        Command::new(env!("CARGO_BIN_EXE_pragma-local"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .arg("--worker")
+            .arg(&worker)
+            .arg("--worker")
+            .arg(&worker)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve kept running with two workers announcing the provider echo"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(server.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("a provider named \"echo\" is hosted already"),
+        "{stderr}"
+    );
+}

@@ -7,7 +7,8 @@
 //! run. A deploy starts the built binary as a worker ([`WorkerProvider`]) and registers it
 //! with the engine once it has handshaken, replacing the previous worker only then. Builds and
 //! deployments are kept in `deploy.db` (in memory without a data dir); after a restart, the
-//! deployments that were available are started again.
+//! deployments that were available are started again. The names of built-in providers are
+//! reserved: they cannot be pushed, deployed or deleted (422).
 
 mod build;
 mod store;
@@ -19,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, State};
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -36,7 +39,8 @@ pub use store::DeployStoreError;
 pub use tarball::TarballError;
 
 use crate::error::ApiError;
-use crate::hosted::ProviderRegistry;
+use crate::hosted::{ProviderRegistry, RegistryError};
+use crate::server::{boolean, path_param, query_pairs};
 use crate::workers::{WorkerProvider, WorkerSpec};
 use build::{BuildLog, Builder};
 use store::{BuildRow, DeployStore, DeploymentRow};
@@ -81,8 +85,8 @@ pub enum DeployError {
     /// The store failed to open.
     #[error(transparent)]
     Store(#[from] DeployStoreError),
-    /// The working directory could not be created.
-    #[error("cannot create {path}: {message}")]
+    /// A working directory could not be created or resolved to an absolute path.
+    #[error("directory {path}: {message}")]
     Dir {
         /// The directory.
         path: PathBuf,
@@ -166,9 +170,28 @@ fn check_provider_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Checks a provider id that is to be pushed, deployed or deleted: a valid id that is not a
+/// built-in provider's.
+fn check_deployable_id(id: &str) -> Result<(), ApiError> {
+    check_provider_id(id)?;
+    if crate::builtin::is_reserved(id) {
+        return Err(ApiError::invalid(
+            vec![
+                LocationItem::Key("path".into()),
+                LocationItem::Key("provider_id".into()),
+            ],
+            format!("provider {id:?} is built into the platform and cannot be pushed, deployed or deleted"),
+            "value_error",
+        ));
+    }
+    Ok(())
+}
+
 impl Deployments {
     /// Opens the store (`deploy.db` in `data_dir`, in memory without one) and, inside a tokio
     /// runtime, starts again the deployments that were available (see [`Deployments::start`]).
+    /// The data dir and the target dir are created and made absolute first, so that builds
+    /// and workers find them whatever their working directory.
     ///
     /// # Errors
     ///
@@ -178,29 +201,33 @@ impl Deployments {
         data_dir: Option<PathBuf>,
         options: DeployOptions,
     ) -> Result<Self, DeployError> {
+        // Cargo and the workers run in other directories: every path handed to them must be
+        // absolute.
+        let absolute = |path: PathBuf| {
+            crate::dirs::absolute_dir(&path).map_err(|message| DeployError::Dir { path, message })
+        };
+        let data_dir = data_dir.map(absolute).transpose()?;
         let store = DeployStore::open(data_dir.as_deref())?;
         let (root, scratch) = match &data_dir {
-            Some(dir) => (dir.join("providers"), None),
+            Some(dir) => (absolute(dir.join("providers"))?, None),
             None => {
-                let dir = std::env::temp_dir().join(format!(
+                let dir = absolute(std::env::temp_dir().join(format!(
                     "pragma-deploy-{}-{}",
                     std::process::id(),
                     uuid::Uuid::new_v4().simple()
-                ));
+                )))?;
                 (dir.clone(), Some(ScratchDir(dir)))
             }
         };
-        std::fs::create_dir_all(&root).map_err(|err| DeployError::Dir {
-            path: root.clone(),
-            message: err.to_string(),
-        })?;
-        let target_dir = options
-            .target_dir
-            .clone()
-            .unwrap_or_else(|| match &data_dir {
-                Some(dir) => dir.join("target"),
-                None => std::env::temp_dir().join("pragma-deploy-target"),
-            });
+        let target_dir = absolute(
+            options
+                .target_dir
+                .clone()
+                .unwrap_or_else(|| match &data_dir {
+                    Some(dir) => dir.join("target"),
+                    None => std::env::temp_dir().join("pragma-deploy-target"),
+                }),
+        )?;
         let builder = Builder {
             cargo: options.cargo.clone(),
             target_dir,
@@ -431,7 +458,12 @@ impl Deployments {
             self.set_deployment(&id, Some(version), DeploymentStatus::Failed);
             return;
         }
-        self.inner.registry.register(Arc::new(worker.clone()));
+        if let Err(err) = self.inner.registry.register(Arc::new(worker.clone())) {
+            tracing::error!(provider = %id, %version, error = %err, "the deployed worker was refused");
+            worker.shutdown().await;
+            self.set_deployment(&id, Some(version), DeploymentStatus::Failed);
+            return;
+        }
         let old = lock(&self.inner.workers).insert(id.clone(), worker);
         self.set_deployment(&id, Some(version.clone()), DeploymentStatus::Available);
         tracing::info!(provider = %id, %version, "deployed");
@@ -515,34 +547,47 @@ async fn list_providers(
 
 async fn push(
     State(this): State<Deployments>,
-    UrlPath(id): UrlPath<String>,
-    mut multipart: Multipart,
+    path: Result<UrlPath<String>, PathRejection>,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    check_provider_id(&id)?;
+    let id = path_param(path, "provider_id")?;
+    check_deployable_id(&id)?;
+    let mut multipart = multipart.map_err(|rejection| {
+        ApiError::invalid_body(
+            &[],
+            format!(
+                "the body must be multipart/form-data with a boundary: {}",
+                rejection.body_text()
+            ),
+            "value_error",
+        )
+    })?;
+    let upload_error = |err: MultipartError, at: &[&str]| {
+        if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!(
+                "the upload exceeds {} bytes",
+                this.inner.options.max_upload
+            ))
+        } else {
+            ApiError::invalid_body(
+                at,
+                format!("malformed multipart body: {}", err.body_text()),
+                "value_error",
+            )
+        }
+    };
     let mut code: Option<Bytes> = None;
     loop {
-        let field = multipart.next_field().await.map_err(|err| {
-            if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(format!(
-                    "the upload exceeds {} bytes",
-                    this.inner.options.max_upload
-                ))
-            } else {
-                ApiError::BadRequest(format!("invalid multipart body: {}", err.body_text()))
-            }
-        })?;
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|err| upload_error(err, &[]))?;
         let Some(field) = field else { break };
         if field.name() == Some("code") {
-            let bytes = field.bytes().await.map_err(|err| {
-                if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge(format!(
-                        "the upload exceeds {} bytes",
-                        this.inner.options.max_upload
-                    ))
-                } else {
-                    ApiError::BadRequest(format!("cannot read field code: {}", err.body_text()))
-                }
-            })?;
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|err| upload_error(err, &["code"]))?;
             code = Some(bytes);
         }
     }
@@ -557,7 +602,10 @@ async fn push(
         .await
         .map_err(|err| ApiError::Internal(format!("unpacking failed: {err}")))?;
     if let Err(err) = unpacked {
-        let _ = std::fs::remove_dir_all(this.inner.root.join(&id).join(&version));
+        let provider_dir = this.inner.root.join(&id);
+        let _ = std::fs::remove_dir_all(provider_dir.join(&version));
+        // Only removed when empty: the provider's other builds stay.
+        let _ = std::fs::remove_dir(&provider_dir);
         return Err(match err {
             TarballError::Unreadable(_) => ApiError::BadRequest(err.to_string()),
             TarballError::TooLarge { .. } => ApiError::PayloadTooLarge(err.to_string()),
@@ -593,8 +641,9 @@ async fn push(
 
 async fn list_builds(
     State(this): State<Deployments>,
-    UrlPath(id): UrlPath<String>,
+    path: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Json<Vec<BuildInfo>>, ApiError> {
+    let id = path_param(path, "provider_id")?;
     check_provider_id(&id)?;
     let rows = lock(&this.inner.store)
         .builds(&id, LISTED_BUILDS)
@@ -604,16 +653,18 @@ async fn list_builds(
 
 async fn get_build(
     State(this): State<Deployments>,
-    UrlPath((id, version)): UrlPath<(String, String)>,
+    path: Result<UrlPath<(String, String)>, PathRejection>,
 ) -> Result<Json<BuildInfo>, ApiError> {
+    let (id, version) = path_param(path, "provider_id")?;
     check_provider_id(&id)?;
     Ok(Json(this.build_row(&id, &version)?.info))
 }
 
 async fn build_logs(
     State(this): State<Deployments>,
-    UrlPath((id, version)): UrlPath<(String, String)>,
+    path: Result<UrlPath<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let (id, version) = path_param(path, "provider_id")?;
     check_provider_id(&id)?;
     let live = lock(&this.inner.logs)
         .get(&(id.clone(), version.clone()))
@@ -635,10 +686,12 @@ async fn build_logs(
 
 async fn deploy(
     State(this): State<Deployments>,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
+    path: Result<UrlPath<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    check_provider_id(&id)?;
+    let id = path_param(path, "provider_id")?;
+    check_deployable_id(&id)?;
+    let body = body?;
     let request: DeployRequest = if body.iter().all(u8::is_ascii_whitespace) {
         DeployRequest::default()
     } else {
@@ -681,8 +734,9 @@ async fn deploy(
 
 async fn deployment(
     State(this): State<Deployments>,
-    UrlPath(id): UrlPath<String>,
+    path: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Json<ProviderStatus>, ApiError> {
+    let id = path_param(path, "provider_id")?;
     check_provider_id(&id)?;
     if let Some(status) = this.status(&id)? {
         return Ok(Json(status));
@@ -698,28 +752,14 @@ async fn deployment(
     Err(ApiError::NotFound(format!("provider {id} is not deployed")))
 }
 
-#[derive(serde::Deserialize)]
-struct DeleteQuery {
-    cascade: Option<String>,
-}
-
 async fn delete_provider(
     State(this): State<Deployments>,
-    UrlPath(id): UrlPath<String>,
-    Query(query): Query<DeleteQuery>,
+    path: Result<UrlPath<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<ProviderDeleteResult>, ApiError> {
-    check_provider_id(&id)?;
-    let cascade = match query.cascade.as_deref() {
-        None => false,
-        Some("true" | "1" | "yes" | "on") => true,
-        Some("false" | "0" | "no" | "off") => false,
-        Some(other) => {
-            return Err(ApiError::invalid_query(
-                "cascade",
-                format!("Input should be a valid boolean, unable to interpret input {other:?}"),
-            ))
-        }
-    };
+    let id = path_param(path, "provider_id")?;
+    let cascade = boolean(&query_pairs(query)?, "cascade")?.unwrap_or(false);
+    check_deployable_id(&id)?;
     let known_in_store = lock(&this.inner.store)
         .provider_ids()
         .map_err(store_error)?
@@ -750,7 +790,10 @@ async fn delete_provider(
                 .registry
                 .delete_resources(&id)
                 .await
-                .map_err(|err| ApiError::Internal(err.to_string()))?;
+                .map_err(|err| match err {
+                    RegistryError::Blocked { .. } => ApiError::Conflict(err.to_string()),
+                    _ => ApiError::Internal(err.to_string()),
+                })?;
         }
         this.inner.registry.unregister(&id);
     }

@@ -1,5 +1,11 @@
 //! Unpacking pushed code: a gzipped tarball confined to its build directory.
+//!
+//! Every entry is checked before it is written: its path must be relative without `..`, must
+//! not pass through (or replace) a symbolic link made by an earlier entry, and a link must
+//! point inside the build directory without resolving through another link. Refusals and
+//! failures name the entry, never the server's directories.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
@@ -29,7 +35,15 @@ pub enum TarballError {
     /// No `Cargo.toml` at the root.
     #[error("the tarball has no Cargo.toml at its root")]
     NoManifest,
-    /// Writing failed.
+    /// An entry could not be written, e.g. a file where an earlier entry left a directory.
+    #[error("entry {entry:?} could not be unpacked: {reason}")]
+    Unpack {
+        /// The entry's path.
+        entry: String,
+        /// What failed, without the server's paths.
+        reason: String,
+    },
+    /// The build directory could not be created.
     #[error("cannot unpack: {0}")]
     Io(String),
 }
@@ -48,35 +62,51 @@ fn confined(path: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// Whether the link at `entry` pointing to `target` stays inside the root.
-fn link_stays_inside(entry: &Path, target: &Path) -> bool {
+/// The link made by an earlier entry that `path` (relative, normalized) passes through or
+/// replaces, if any.
+fn earlier_link<'l>(path: &Path, links: &'l HashSet<PathBuf>) -> Option<&'l PathBuf> {
+    path.ancestors()
+        .filter(|ancestor| !ancestor.as_os_str().is_empty())
+        .find_map(|ancestor| links.get(ancestor))
+}
+
+/// Checks that the link at `entry` pointing to `target` stays inside the root: lexically, and
+/// without resolving through a link made by an earlier entry (after which `..` would climb
+/// from wherever that link leads).
+fn check_link_target(entry: &Path, target: &Path, links: &HashSet<PathBuf>) -> Result<(), String> {
+    let outside = || {
+        format!(
+            "the link points outside the build directory ({})",
+            target.display()
+        )
+    };
     if target.is_absolute() {
-        return false;
+        return Err(outside());
     }
-    let mut depth: Vec<&std::ffi::OsStr> = entry
-        .parent()
-        .map(|p| {
-            p.components()
-                .filter_map(|c| match c {
-                    Component::Normal(part) => Some(part),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    for component in target.components() {
+    let mut depth: PathBuf = entry.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut components = target.components().peekable();
+    while let Some(component) = components.next() {
         match component {
-            Component::Normal(part) => depth.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if depth.pop().is_none() {
-                    return false;
+            Component::Normal(part) => {
+                depth.push(part);
+                if components.peek().is_some() && links.contains(&depth) {
+                    return Err(format!(
+                        "the link target {} resolves through the link {} made by an earlier entry",
+                        target.display(),
+                        depth.display()
+                    ));
                 }
             }
-            Component::RootDir | Component::Prefix(_) => return false,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !depth.pop() {
+                    return Err(outside());
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return Err(outside()),
         }
     }
-    true
+    Ok(())
 }
 
 /// Unpacks `gzipped` into `dest` (created), refusing absolute paths, `..`, links that point
@@ -95,7 +125,7 @@ pub fn unpack(gzipped: &[u8], dest: &Path, limit: u64) -> Result<(), TarballErro
 }
 
 fn unpack_inner(gzipped: &[u8], dest: &Path, limit: u64) -> Result<(), TarballError> {
-    std::fs::create_dir_all(dest).map_err(|e| TarballError::Io(e.to_string()))?;
+    std::fs::create_dir_all(dest).map_err(|e| TarballError::Io(e.kind().to_string()))?;
     let mut archive = tar::Archive::new(GzDecoder::new(gzipped));
     archive.set_preserve_permissions(false);
     archive.set_overwrite(true);
@@ -104,6 +134,8 @@ fn unpack_inner(gzipped: &[u8], dest: &Path, limit: u64) -> Result<(), TarballEr
         .map_err(|e| TarballError::Unreadable(e.to_string()))?;
     let mut total: u64 = 0;
     let mut saw_manifest = false;
+    // The symbolic links unpacked so far, relative to `dest`.
+    let mut links: HashSet<PathBuf> = HashSet::new();
     for entry in entries {
         let mut entry = entry.map_err(|e| TarballError::Unreadable(e.to_string()))?;
         let raw_path = entry
@@ -120,22 +152,35 @@ fn unpack_inner(gzipped: &[u8], dest: &Path, limit: u64) -> Result<(), TarballEr
             continue;
         }
         let kind = entry.header().entry_type();
+        if let Some(link) = earlier_link(&path, &links) {
+            return Err(unsafe_entry(format!(
+                "the path passes through or replaces the link {} made by an earlier entry",
+                link.display()
+            )));
+        }
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry
                 .link_name()
                 .map_err(|e| TarballError::Unreadable(e.to_string()))?
                 .ok_or_else(|| unsafe_entry("a link without a target".into()))?
                 .into_owned();
-            let inside = if kind.is_hard_link() {
-                confined(&target).is_ok()
+            if kind.is_hard_link() {
+                let inside = confined(&target).map_err(|_| {
+                    unsafe_entry(format!(
+                        "the link points outside the build directory ({})",
+                        target.display()
+                    ))
+                })?;
+                // A hard link names an existing file; only its last component may be a link.
+                if let Some(link) = inside.parent().and_then(|p| earlier_link(p, &links)) {
+                    return Err(unsafe_entry(format!(
+                        "the link target {} resolves through the link {} made by an earlier entry",
+                        target.display(),
+                        link.display()
+                    )));
+                }
             } else {
-                link_stays_inside(&path, &target)
-            };
-            if !inside {
-                return Err(unsafe_entry(format!(
-                    "the link points outside the build directory ({})",
-                    target.display()
-                )));
+                check_link_target(&path, &target, &links).map_err(unsafe_entry)?;
             }
         } else if !(kind.is_file() || kind.is_dir() || kind == tar::EntryType::Continuous) {
             if kind.is_pax_global_extensions()
@@ -157,11 +202,16 @@ fn unpack_inner(gzipped: &[u8], dest: &Path, limit: u64) -> Result<(), TarballEr
         if path == Path::new("Cargo.toml") && kind.is_file() {
             saw_manifest = true;
         }
-        let ok = entry
-            .unpack_in(dest)
-            .map_err(|e| TarballError::Io(format!("{shown}: {e}")))?;
+        // The error's text names the server's directories; only its kind is passed on.
+        let ok = entry.unpack_in(dest).map_err(|e| TarballError::Unpack {
+            entry: shown.clone(),
+            reason: e.kind().to_string(),
+        })?;
         if !ok {
             return Err(unsafe_entry("the path leaves the build directory".into()));
+        }
+        if kind.is_symlink() {
+            links.insert(path);
         }
     }
     // Reading the rest makes a truncated gzip stream an error rather than a silent stop.
@@ -177,20 +227,16 @@ fn unpack_inner(gzipped: &[u8], dest: &Path, limit: u64) -> Result<(), TarballEr
 mod tests {
     use super::*;
 
-    fn tarball(
-        build: impl FnOnce(&mut tar::Builder<flate2::write::GzEncoder<Vec<u8>>>),
-    ) -> Vec<u8> {
+    type Tar = tar::Builder<flate2::write::GzEncoder<Vec<u8>>>;
+
+    fn tarball(build: impl FnOnce(&mut Tar)) -> Vec<u8> {
         let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let mut builder = tar::Builder::new(encoder);
         build(&mut builder);
         builder.into_inner().unwrap().finish().unwrap()
     }
 
-    fn file(
-        builder: &mut tar::Builder<flate2::write::GzEncoder<Vec<u8>>>,
-        path: &str,
-        data: &[u8],
-    ) {
+    fn file(builder: &mut Tar, path: &str, data: &[u8]) {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
@@ -247,6 +293,84 @@ mod tests {
         });
         let err = unpack(&bytes, &dest, 1 << 20).unwrap_err();
         assert!(err.to_string().contains("outside"), "{err}");
+    }
+
+    fn link(builder: &mut Tar, path: &str, to: &str) {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        builder.append_link(&mut header, path, to).unwrap();
+    }
+
+    #[test]
+    fn refuses_entries_through_earlier_links() {
+        // What each case shows, and the entries it adds after Cargo.toml.
+        type Case = (&'static str, fn(&mut Tar));
+        let cases: [Case; 4] = [
+            // sub/up leads to the root, so sub/up/escape -> ../outside leads out.
+            ("link through a link", |b| {
+                link(b, "sub/up", "..");
+                link(b, "sub/up/escape", "../outside");
+            }),
+            ("link target through a link", |b| {
+                link(b, "sub/up", "..");
+                link(b, "escape", "sub/up/../outside");
+            }),
+            ("file through a link", |b| {
+                link(b, "sub/up", "..");
+                file(b, "sub/up/main.rs", b"x");
+            }),
+            ("hard link through a link", |b| {
+                link(b, "sub/up", "..");
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(tar::EntryType::Link);
+                header.set_size(0);
+                b.append_link(&mut header, "manifest", "sub/up/Cargo.toml")
+                    .unwrap();
+            }),
+        ];
+        for (what, build) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("build");
+            std::fs::create_dir(&root).unwrap();
+            let dest = root.join("src");
+            let bytes = tarball(|b| {
+                file(b, "Cargo.toml", b"[package]");
+                build(b);
+            });
+            let err = unpack(&bytes, &dest, 1 << 20).unwrap_err();
+            assert!(
+                matches!(err, TarballError::Unsafe { .. }),
+                "{what}: {err:?}"
+            );
+            assert!(
+                err.to_string().contains("made by an earlier entry"),
+                "{what}: {err}"
+            );
+            assert!(!dest.exists(), "{what}");
+            assert!(!root.join("outside").exists(), "{what}");
+        }
+    }
+
+    #[test]
+    fn a_failed_entry_is_named_without_the_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("src");
+        let bytes = tarball(|b| {
+            file(b, "Cargo.toml", b"[package]");
+            file(b, "Cargo.toml/inner.rs", b"x");
+        });
+        let err = unpack(&bytes, &dest, 1 << 20).unwrap_err();
+        let TarballError::Unpack { entry, reason } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(entry, "Cargo.toml/inner.rs");
+        assert!(!reason.is_empty());
+        assert!(
+            !err.to_string().contains(&*dir.path().to_string_lossy()),
+            "{err}"
+        );
+        assert!(!dest.exists());
     }
 
     #[test]

@@ -1,0 +1,62 @@
+//! The directories the platform keeps its state in. Each is created and made absolute once,
+//! when the platform is built, so that every path derived from it (the store, pushed code,
+//! the cargo target dir, worker sockets) means the same thing whatever directory a child
+//! process runs in.
+
+use std::path::{Path, PathBuf};
+
+/// Creates `dir` (with its parents) if needed and returns its absolute, canonical form.
+/// Directories it creates are readable by their owner only: the state they hold includes
+/// secret values.
+///
+/// # Errors
+///
+/// The I/O error of creating or resolving `dir`, as text.
+pub(crate) fn absolute_dir(dir: &Path) -> Result<PathBuf, String> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|err| format!("cannot create it: {err}"))?;
+    std::fs::canonicalize(dir).map_err(|err| format!("cannot resolve it: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `path` (absolute) as a path relative to the working directory of the tests.
+    fn relative_to_cwd(path: &Path) -> PathBuf {
+        let cwd = std::env::current_dir().unwrap();
+        let mut relative = PathBuf::new();
+        for _ in cwd.components().skip(1) {
+            relative.push("..");
+        }
+        relative.join(path.strip_prefix("/").unwrap())
+    }
+
+    #[test]
+    fn a_relative_dir_is_created_and_made_absolute() {
+        let base = tempfile::tempdir().unwrap();
+        let relative = relative_to_cwd(&base.path().join("state"));
+        assert!(relative.is_relative());
+        let absolute = absolute_dir(&relative).unwrap();
+        assert!(absolute.is_absolute(), "{}", absolute.display());
+        assert!(absolute.is_dir());
+        assert_eq!(
+            absolute,
+            std::fs::canonicalize(base.path()).unwrap().join("state")
+        );
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_an_error() {
+        let base = tempfile::tempdir().unwrap();
+        let file = base.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let err = absolute_dir(&file.join("sub")).unwrap_err();
+        assert!(err.starts_with("cannot create it"), "{err}");
+    }
+}
