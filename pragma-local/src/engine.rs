@@ -37,6 +37,9 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// The delay before the second attempt; it doubles for each further one.
     pub base_delay: Duration,
+    /// How long one attempt's handler may run before it is abandoned and the attempt counts
+    /// as failed.
+    pub handler_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -44,6 +47,7 @@ impl Default for RetryPolicy {
         RetryPolicy {
             attempts: 3,
             base_delay: Duration::from_millis(200),
+            handler_timeout: DEFAULT_HANDLER_TIMEOUT,
         }
     }
 }
@@ -63,6 +67,9 @@ const MAX_TAGS: usize = 64;
 const MAX_TAG_LEN: usize = 128;
 /// How many events run at once across all resources.
 pub(crate) const DISPATCH_CONCURRENCY: usize = 32;
+
+/// How long a handler may run by default before its attempt is abandoned.
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredEvent {
@@ -550,7 +557,9 @@ struct Inner {
     state: Mutex<State>,
     store: Store,
     providers: RwLock<Providers>,
-    permits: Arc<Semaphore>,
+    /// Dispatch slots, [`DISPATCH_CONCURRENCY`] per provider, so that one provider's slow
+    /// handlers cannot hold back another's events.
+    permits: Mutex<HashMap<String, Arc<Semaphore>>>,
     retry: RetryPolicy,
 }
 
@@ -757,10 +766,10 @@ impl Engine {
                 state: Mutex::new(state),
                 store,
                 providers: RwLock::new(Providers::default()),
-                permits: Arc::new(Semaphore::new(DISPATCH_CONCURRENCY)),
+                permits: Mutex::new(HashMap::new()),
                 retry: RetryPolicy {
                     attempts: retry.attempts.max(1),
-                    base_delay: retry.base_delay,
+                    ..retry
                 },
             }),
         };
@@ -1089,8 +1098,32 @@ impl Engine {
         out
     }
 
+    /// The dispatch slots of `provider`.
+    fn permits(&self, provider: &str) -> Arc<Semaphore> {
+        let mut permits = match self.inner.permits.lock() {
+            Ok(permits) => permits,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        permits
+            .entry(provider.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(DISPATCH_CONCURRENCY)))
+            .clone()
+    }
+
     async fn run(self, id: String) {
-        let Ok(permit) = self.inner.permits.clone().acquire_owned().await else {
+        let provider = self
+            .lock()
+            .resources
+            .get(&id)
+            .map(|e| e.raw.provider.clone());
+        let Some(provider) = provider else {
+            if let Some(entry) = self.lock().resources.get_mut(&id) {
+                entry.in_flight = false;
+            }
+            return;
+        };
+        let permits = self.permits(&provider);
+        let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
         let prepared = {
@@ -1121,13 +1154,25 @@ impl Engine {
                 request.target.resource.clone(),
                 request.target.name.clone(),
             ),
+            permits,
             permit: Mutex::new(Some(permit)),
         });
+        let timeout = self.inner.retry.handler_timeout;
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
             let result = match self.provider(&provider_name) {
-                Some(provider) => provider.dispatch(request.clone(), backend.clone()).await,
+                Some(provider) => {
+                    let dispatch = provider.dispatch(request.clone(), backend.clone());
+                    match tokio::time::timeout(timeout, dispatch).await {
+                        Ok(result) => result,
+                        Err(_) => Err(DispatchError::Unavailable(format!(
+                            "the {} handler did not finish within {} s",
+                            request.event_type,
+                            timeout.as_secs_f64()
+                        ))),
+                    }
+                }
                 None => Err(DispatchError::Unavailable(format!(
                     "provider {provider_name:?} is not hosted"
                 ))),
@@ -1496,6 +1541,7 @@ impl Engine {
         Arc::new(EngineBackend {
             engine: self.clone(),
             owner: OwnerReference::new(provider, target.resource.clone(), target.name.clone()),
+            permits: self.permits(provider),
             permit: Mutex::new(None),
         })
     }
@@ -1656,6 +1702,8 @@ fn collect_refs(raw: &RawResource) -> Result<Vec<String>, String> {
 struct EngineBackend {
     engine: Engine,
     owner: OwnerReference,
+    /// The dispatch slots of the provider running the event.
+    permits: Arc<Semaphore>,
     permit: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
@@ -1696,7 +1744,7 @@ impl RuntimeBackend for EngineBackend {
             drop(held);
             let result = self.engine.wait_for(&resource_id, target, timeout).await;
             if had_permit {
-                if let Ok(permit) = self.engine.inner.permits.clone().acquire_owned().await {
+                if let Ok(permit) = self.permits.clone().acquire_owned().await {
                     if let Ok(mut slot) = self.permit.lock() {
                         *slot = Some(permit);
                     }

@@ -62,6 +62,9 @@ struct ServeArgs {
     /// Delay before the second attempt, in milliseconds; it doubles for each further one.
     #[arg(long, default_value_t = 200)]
     retry_delay_ms: u64,
+    /// How long one attempt's handler may run before it counts as failed, in seconds.
+    #[arg(long, default_value_t = 600)]
+    handler_timeout_secs: u64,
     /// Starts the worker binary at PATH (built with the SDK's `worker_main`) and hosts its
     /// provider; may be given several times, each worker announcing a provider of its own
     /// (not the built-in `pragma`).
@@ -103,10 +106,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         organization_id: args.organization_id,
         organization_name: args.organization_name.or(default_user().organization_name),
     };
-    let mut builder = Platform::builder().user(user).retry(
-        args.retry_attempts,
-        std::time::Duration::from_millis(args.retry_delay_ms),
-    );
+    let mut builder = Platform::builder()
+        .user(user)
+        .retry(
+            args.retry_attempts,
+            std::time::Duration::from_millis(args.retry_delay_ms),
+        )
+        .handler_timeout(std::time::Duration::from_secs(args.handler_timeout_secs));
     builder = if args.in_memory {
         builder.in_memory()
     } else {

@@ -149,7 +149,16 @@ impl PlatformBuilder {
         self.retry = RetryPolicy {
             attempts: attempts.max(1),
             base_delay,
+            ..self.retry
         };
+        self
+    }
+
+    /// How long one attempt's handler may run before it is abandoned and counts as a failed
+    /// attempt (default ten minutes), so that a handler that never returns cannot keep its
+    /// resource processing, and its dispatch slot taken, for ever.
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.retry.handler_timeout = timeout;
         self
     }
 
