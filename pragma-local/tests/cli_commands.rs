@@ -366,3 +366,35 @@ fn connection_and_authentication_failures_exit_five() {
     // The token given on the command line never shows in an error.
     assert!(!stderr(&wrong).contains("wrong"), "{}", stderr(&wrong));
 }
+
+#[test]
+fn a_file_may_name_a_resource_before_what_it_depends_on() {
+    let server = Server::start(&[]);
+    let file = server.write(
+        "forward.yaml",
+        "\
+provider: pragma
+resource: secret
+name: app
+config:
+  data: {mode: prod}
+depends_on: [pragma/secret/base]
+---
+provider: pragma
+resource: secret
+name: base
+config:
+  data: {region: north}
+",
+    );
+    let path = file.to_str().unwrap();
+    let applied = ok(&server.run(&["apply", "-f", path, "--wait"]));
+    assert_eq!(applied.matches("ready").count(), 2, "{applied}");
+    let json: Value =
+        serde_json::from_str(&ok(&server.run(&["delete", "-f", path, "-o", "json"]))).unwrap();
+    assert_eq!(
+        json["deleted"],
+        serde_json::json!(["pragma/secret/app", "pragma/secret/base"]),
+        "dependents go first"
+    );
+}

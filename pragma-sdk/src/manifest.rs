@@ -229,6 +229,98 @@ pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<Vec<Manifest>, Manife
     Ok(manifests)
 }
 
+/// `manifests` reordered so that every resource comes after the others of the set that it
+/// references (in its config or its `depends_on`); otherwise the order is kept. Applying
+/// them in this order lets a file name a resource before the one it depends on. Manifests
+/// in a reference cycle keep their order (the platform refuses the cycle when they are
+/// applied).
+///
+/// ```
+/// let text = "provider: p\nresource: app\nname: web\ndepends_on: [p/db/main]\n---\n\
+///             provider: p\nresource: db\nname: main\n";
+/// let manifests = pragma_sdk::manifest::parse(text, "m.yaml").unwrap();
+/// let ordered = pragma_sdk::manifest::in_dependency_order(manifests);
+/// assert_eq!(ordered[0].name, "main");
+/// ```
+pub fn in_dependency_order(manifests: Vec<Manifest>) -> Vec<Manifest> {
+    let ids: Vec<String> = manifests.iter().map(Manifest::id).collect();
+    let position: std::collections::HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(index, id)| (id.as_str(), index))
+        .collect();
+    let needs: Vec<Vec<usize>> = manifests
+        .iter()
+        .map(|manifest| {
+            let mut referenced = Vec::new();
+            collect_reference_ids(&Value::Object(manifest.config.clone()), &mut referenced);
+            referenced.extend(manifest.depends_on.iter().map(ResourceReference::id));
+            let own = manifest.id();
+            referenced
+                .iter()
+                .filter(|id| **id != own)
+                .filter_map(|id| position.get(id.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    // Depth-first, in file order: a manifest goes out after what it needs; one met again
+    // while its own needs are being placed is part of a cycle and goes out as it stands.
+    let mut placed = vec![false; manifests.len()];
+    let mut visiting = vec![false; manifests.len()];
+    let mut order = Vec::with_capacity(manifests.len());
+    for start in 0..manifests.len() {
+        let mut stack = vec![(start, 0)];
+        while let Some((node, next)) = stack.pop() {
+            if placed[node] {
+                continue;
+            }
+            visiting[node] = true;
+            match needs[node].get(next) {
+                Some(&need) => {
+                    stack.push((node, next + 1));
+                    if !placed[need] && !visiting[need] {
+                        stack.push((need, 0));
+                    }
+                }
+                None => {
+                    visiting[node] = false;
+                    placed[node] = true;
+                    order.push(node);
+                }
+            }
+        }
+    }
+    let mut slots: Vec<Option<Manifest>> = manifests.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|index| slots[index].take())
+        .collect()
+}
+
+/// The ids of every resource `value` references: mappings with string `provider`,
+/// `resource` and `name` (field references and dependency markers alike).
+fn collect_reference_ids(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(object) => {
+            let text = |key: &str| object.get(key).and_then(Value::as_str);
+            if let (Some(provider), Some(resource), Some(name)) =
+                (text("provider"), text("resource"), text("name"))
+            {
+                out.push(crate::models::resource_id(provider, resource, name));
+            }
+            for nested in object.values() {
+                collect_reference_ids(nested, out);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_reference_ids(item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Splits YAML text into documents, each with the line its body starts on: at `---` lines
 /// (whose remainder, as in `--- {provider: …}`, starts the next document) and after `...`
 /// lines. A byte order mark is dropped, and so are directives (`%YAML 1.2`) before a
@@ -494,5 +586,45 @@ depends_on: [sandbox/storage/bucket/base]
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing field `name`"), "{err}");
+    }
+
+    #[test]
+    fn manifests_are_ordered_after_what_they_reference() {
+        let text = "\
+provider: p
+resource: app
+name: web
+config:
+  url: {provider: p, resource: db, name: main, field: outputs.url}
+  secret: {provider: pragma, resource: secret, name: creds, field: config.data.pw}
+---
+provider: p
+resource: cache
+name: c
+---
+provider: p
+resource: db
+name: main
+depends_on: [pragma/secret/creds]
+---
+provider: pragma
+resource: secret
+name: creds
+config: {data: {pw: x}}
+---
+provider: p
+resource: loop
+name: a
+depends_on: [p/loop/b]
+---
+provider: p
+resource: loop
+name: b
+depends_on: [p/loop/a]
+";
+        let ordered = in_dependency_order(parse(text, "m").unwrap());
+        let names: Vec<_> = ordered.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["creds", "main", "web", "c", "b", "a"]);
+        assert!(in_dependency_order(Vec::new()).is_empty());
     }
 }

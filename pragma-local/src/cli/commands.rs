@@ -104,7 +104,8 @@ fn resources_table(resources: &[RawResource]) -> String {
 }
 
 async fn apply(args: ApplyArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let manifests = read_manifests(&args.files)?;
+    // What a manifest references goes first, wherever it stands in the files.
+    let manifests = manifest::in_dependency_order(read_manifests(&args.files)?);
     let client = args.connection.client()?;
     let state = if args.draft {
         LifecycleState::Draft
@@ -310,7 +311,9 @@ async fn delete(args: DeleteArgs, out: &mut dyn Write) -> Result<(), CliError> {
     for text in &args.resources {
         names.push(ResourceName::parse(text)?);
     }
-    for manifest in read_manifests(&args.files)?.iter().rev() {
+    // Dependents first: the reverse of the order `apply` uses.
+    let manifests = manifest::in_dependency_order(read_manifests(&args.files)?);
+    for manifest in manifests.iter().rev() {
         names.push(ResourceName {
             provider: manifest.provider.clone(),
             resource: manifest.resource.clone(),
