@@ -922,27 +922,45 @@ impl Engine {
             let listed = |field: &str, index: usize| {
                 vec![key("body"), key(field), LocationItem::Index(index as i64)]
             };
+            let triple = |p: &str, r: &str, n: &str| [p.to_owned(), r.to_owned(), n.to_owned()];
             let named = found
                 .iter()
-                .map(|r| (r.id.clone(), r.loc.clone(), "referenced resource"))
-                .chain(
-                    raw.dependencies
-                        .iter()
-                        .enumerate()
-                        .map(|(i, d)| (d.id(), listed("dependencies", i), "dependency")),
-                )
-                .chain(
-                    raw.owner_references
-                        .iter()
-                        .enumerate()
-                        .map(|(i, o)| (o.id(), listed("owner_references", i), "owner")),
-                );
-            for (named_id, loc, what) in named {
-                match state.resources.get(&named_id) {
+                .map(|r| {
+                    (
+                        r.id.clone(),
+                        r.names.clone(),
+                        r.loc.clone(),
+                        "referenced resource",
+                    )
+                })
+                .chain(raw.dependencies.iter().enumerate().map(|(i, d)| {
+                    (
+                        d.id(),
+                        triple(&d.provider, &d.resource, &d.name),
+                        listed("dependencies", i),
+                        "dependency",
+                    )
+                }))
+                .chain(raw.owner_references.iter().enumerate().map(|(i, o)| {
+                    (
+                        o.id(),
+                        triple(&o.provider, &o.resource, &o.name),
+                        listed("owner_references", i),
+                        "owner",
+                    )
+                }));
+            for (named_id, names, loc, what) in named {
+                let stored = state.resources.get(&named_id);
+                // Ids can collide (`_` may occur in every part), so the names must match too.
+                let stored = stored.filter(|e| {
+                    [&e.raw.provider, &e.raw.resource, &e.raw.name]
+                        == [&names[0], &names[1], &names[2]]
+                });
+                match stored {
                     None => {
                         return Err(ApiError::invalid(
                             loc,
-                            format!("{what} {named_id} does not exist"),
+                            format!("{what} {} does not exist", names.join("/")),
                             "value_error",
                         ))
                     }

@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 pub(crate) struct Reference {
     /// The referenced resource's id.
     pub id: String,
+    /// Its provider, resource type and name, which the id alone does not always tell apart
+    /// (`_` may occur in each of them).
+    pub names: [String; 3],
     /// Where the reference sits, from the root of the resource body.
     pub loc: Vec<LocationItem>,
 }
@@ -27,12 +30,12 @@ pub(crate) fn is_dependency(object: &Map<String, Value>) -> bool {
     object.get("__dependency__") == Some(&Value::Bool(true))
 }
 
-fn target_id(object: &Map<String, Value>) -> Option<String> {
+fn target(object: &Map<String, Value>) -> Option<(String, [String; 3])> {
     let text = |key: &str| object.get(key).and_then(Value::as_str);
-    Some(resource_id(
-        text("provider")?,
-        text("resource")?,
-        text("name")?,
+    let (provider, resource, name) = (text("provider")?, text("resource")?, text("name")?);
+    Some((
+        resource_id(provider, resource, name),
+        [provider.to_owned(), resource.to_owned(), name.to_owned()],
     ))
 }
 
@@ -64,9 +67,10 @@ fn walk(
 ) -> Result<(), (Vec<LocationItem>, String)> {
     match value {
         Value::Object(object) if is_field_ref(object) || is_dependency(object) => {
-            match target_id(object) {
-                Some(id) => found.push(Reference {
+            match target(object) {
+                Some((id, names)) => found.push(Reference {
                     id,
+                    names,
                     loc: loc.clone(),
                 }),
                 None => {
@@ -137,7 +141,7 @@ pub(crate) fn resolve(config: &JsonObject, lookup: &dyn Lookup) -> Result<JsonOb
 fn resolve_value(value: &Value, lookup: &dyn Lookup) -> Result<Value, String> {
     match value {
         Value::Object(object) if is_field_ref(object) => {
-            let id = target_id(object).unwrap_or_default();
+            let id = target(object).map(|(id, _)| id).unwrap_or_default();
             let field = object.get("field").and_then(Value::as_str).unwrap_or("");
             let resolved = lookup.field(&id, field)?;
             let mut marker = Map::new();
@@ -147,7 +151,7 @@ fn resolve_value(value: &Value, lookup: &dyn Lookup) -> Result<Value, String> {
             Ok(Value::Object(marker))
         }
         Value::Object(object) if is_dependency(object) => {
-            let id = target_id(object).unwrap_or_default();
+            let id = target(object).map(|(id, _)| id).unwrap_or_default();
             let (mut whole, resolved_config) = lookup.resource(&id)?;
             if let (Some(resolved), Value::Object(body)) = (resolved_config, &mut whole) {
                 body.insert("resolved_config".to_owned(), Value::Object(resolved));

@@ -67,7 +67,7 @@ async fn a_missing_reference_or_a_cycle_is_refused() {
         .unwrap_err();
     let (loc, msg, _) = first_violation(&err);
     assert_eq!(loc, vec!["body", "config", "value"]);
-    assert!(msg.contains("resource:test_echo_ghost"), "{msg}");
+    assert_eq!(msg, "referenced resource test/echo/ghost does not exist");
 
     client
         .apply_resource(&raw("echo", "a", json!({}), DRAFT))
@@ -97,7 +97,34 @@ async fn a_missing_reference_or_a_cycle_is_refused() {
         "test", "echo", "zz",
     )];
     let err = client.apply_resource(&dependent).await.unwrap_err();
-    assert_eq!(first_violation(&err).0, vec!["body", "dependencies", "0"]);
+    let (loc, msg, _) = first_violation(&err);
+    assert_eq!(loc, vec!["body", "dependencies", "0"]);
+    assert_eq!(msg, "dependency test/echo/zz does not exist");
+
+    // `test/echo/x_y` and `test/echo_x/y` share the id `resource:test_echo_x_y`: naming the
+    // second does not reach the first.
+    client
+        .apply_resource(&raw("echo", "x_y", json!({}), DRAFT))
+        .await
+        .unwrap();
+    let mut collides = raw("echo", "e", json!({}), DRAFT);
+    collides.dependencies = vec![pragma_sdk::models::ResourceReference::new(
+        "test", "echo_x", "y",
+    )];
+    let err = client.apply_resource(&collides).await.unwrap_err();
+    assert_eq!(
+        first_violation(&err).1,
+        "dependency test/echo_x/y does not exist"
+    );
+    let reference = json!({"provider": "test", "resource": "echo_x", "name": "y",
+                           "field": "outputs.value"});
+    let err = client
+        .apply_resource(&raw("echo", "f", json!({"value": reference}), DRAFT))
+        .await
+        .unwrap_err();
+    let (loc, msg, _) = first_violation(&err);
+    assert_eq!(loc, vec!["body", "config", "value"]);
+    assert_eq!(msg, "referenced resource test/echo_x/y does not exist");
     let stored = client.get_resource("test", "echo", "a").await.unwrap();
     assert!(stored.config.is_empty(), "a refused apply changes nothing");
     server.shutdown().await;
