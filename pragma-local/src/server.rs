@@ -25,6 +25,74 @@ use crate::error::ApiError;
 /// The largest request body accepted, in bytes (4 MiB).
 pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
+/// Every path the API serves, in the routers' syntax. A request for one of them with its
+/// trailing slash added or dropped is redirected to it, as the hosted platform does.
+const PATHS: &[&str] = &[
+    "/health",
+    "/auth/me",
+    "/resources/",
+    "/resources/types",
+    "/resources/apply",
+    "/resources/{resource_id}",
+    "/resources/{resource_id}/status",
+    "/resources/{resource_id}/logs",
+    "/resources/{resource_id}/health",
+    "/ops/dead-letter",
+    "/ops/dead-letter/retry-all",
+    "/ops/dead-letter/{event_id}",
+    "/ops/dead-letter/{event_id}/retry",
+    "/providers/",
+    "/providers/{provider_id}/push",
+    "/providers/{provider_id}/builds",
+    "/providers/{provider_id}/builds/{version}",
+    "/providers/{provider_id}/builds/{version}/logs",
+    "/providers/{provider_id}/versions/{version}",
+    "/providers/{provider_id}/deploy",
+    "/providers/{provider_id}/deployment",
+    "/providers/{provider_id}",
+];
+
+/// Whether `path` is one `pattern` describes (`{…}` standing for one non-empty segment).
+fn matches(pattern: &str, path: &str) -> bool {
+    let mut pattern = pattern.split('/');
+    let mut path = path.split('/');
+    loop {
+        match (pattern.next(), path.next()) {
+            (None, None) => return true,
+            (Some(want), Some(have)) => {
+                let wildcard = want.starts_with('{') && want.ends_with('}');
+                if !(wildcard && !have.is_empty() || want == have) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The answer to a path no route serves: a redirect when the path with its trailing slash
+/// added or dropped is served, else 404.
+async fn unrouted(request: Request) -> Response {
+    let path = request.uri().path();
+    let other = match path.strip_suffix('/') {
+        Some(stripped) if !stripped.is_empty() => stripped.to_owned(),
+        Some(_) => return ApiError::NotFound("Not Found".to_owned()).into_response(),
+        None => format!("{path}/"),
+    };
+    if !PATHS.iter().any(|pattern| matches(pattern, &other)) {
+        return ApiError::NotFound("Not Found".to_owned()).into_response();
+    }
+    let location = match request.uri().query() {
+        Some(query) => format!("{other}?{query}"),
+        None => other,
+    };
+    (
+        StatusCode::TEMPORARY_REDIRECT,
+        [(header::LOCATION, location)],
+    )
+        .into_response()
+}
+
 /// The longest log tail a request may ask for.
 const MAX_TAIL: u32 = 10_000;
 
@@ -67,7 +135,7 @@ pub(crate) fn routes(state: AppState) -> Router {
 /// and with a token every path but `/health` requires it.
 pub(crate) fn finish(app: Router, token: Option<Arc<str>>) -> Router {
     let app = app
-        .fallback(|| async { ApiError::NotFound("Not Found".to_owned()) })
+        .fallback(unrouted)
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("Method Not Allowed".to_owned())
         })

@@ -201,3 +201,58 @@ async fn oversized_and_malformed_bodies_are_refused() {
     assert_eq!(api.get("/resources/").await.1, json!([]));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_path_off_by_its_trailing_slash_is_redirected() {
+    let recorder = Arc::new(Recorder::default());
+    let server = start(&recorder).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (path, location) in [
+        ("/resources", Some("/resources/")),
+        (
+            "/resources?provider=test",
+            Some("/resources/?provider=test"),
+        ),
+        ("/providers", Some("/providers/")),
+        ("/health/", Some("/health")),
+        ("/resources/types/", Some("/resources/types")),
+        (
+            "/resources/resource:test_echo_a/status/",
+            Some("/resources/resource:test_echo_a/status"),
+        ),
+        ("/ops/dead-letter/", Some("/ops/dead-letter")),
+        ("/nowhere", None),
+        ("/nowhere/", None),
+        ("/resources/a/b/c", None),
+    ] {
+        let response = http
+            .get(format!("{}{path}", server.base_url()))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let found = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        match location {
+            Some(location) => {
+                assert_eq!(status, 307, "{path}");
+                assert_eq!(found.as_deref(), Some(location), "{path}");
+            }
+            None => {
+                assert_eq!(status, 404, "{path}");
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["detail"], "Not Found", "{path}");
+            }
+        }
+    }
+    // The SDK's client follows the redirect like any HTTP client.
+    let api = Api::new(server.base_url());
+    let (status, body) = api.get("/resources").await;
+    assert_eq!((status, body), (200, json!([])));
+    server.shutdown().await;
+}
