@@ -48,16 +48,22 @@ fn path_error<E: fmt::Display>(err: serde_path_to_error::Error<E>) -> DecodeErro
 ///
 /// let err = pragma_sdk::decode::from_slice::<Vec<u32>>(b"not json").unwrap_err();
 /// assert_eq!(err.path, ".");
+///
+/// let err = pragma_sdk::decode::from_slice::<Vec<u32>>(b"[1, 2] <html>").unwrap_err();
+/// assert!(err.message.contains("trailing characters"), "{err}");
 /// ```
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     match serde_json::from_slice(bytes) {
         Ok(value) => Ok(value),
         Err(_) => {
             let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-            match serde_path_to_error::deserialize(&mut deserializer) {
-                Ok(value) => Ok(value),
-                Err(err) => Err(path_error(err)),
-            }
+            let value = serde_path_to_error::deserialize(&mut deserializer).map_err(path_error)?;
+            // The value decoded, so what the first attempt refused is what follows it.
+            deserializer.end().map_err(|err| DecodeError {
+                path: ".".to_owned(),
+                message: err.to_string(),
+            })?;
+            Ok(value)
         }
     }
 }

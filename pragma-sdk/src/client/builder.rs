@@ -11,6 +11,9 @@ pub const DEFAULT_BASE_URL: &str = "http://localhost:8000";
 /// The request timeout used when none is set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest response body a client reads by default, in bytes (256 MiB).
+pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 256 << 20;
+
 #[derive(Debug, Clone)]
 enum Auth {
     Discover,
@@ -45,6 +48,7 @@ pub struct ClientBuilder {
     require_auth: bool,
     http_client: Option<reqwest::Client>,
     source: Option<CredentialSource>,
+    max_response_size: usize,
 }
 
 impl Default for ClientBuilder {
@@ -64,7 +68,15 @@ impl ClientBuilder {
             require_auth: false,
             http_client: None,
             source: None,
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
         }
+    }
+
+    /// The largest response body the client reads, in bytes (default 256 MiB); a larger one
+    /// fails the call with [`Error::Body`] instead of filling memory.
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = bytes;
+        self
     }
 
     /// The platform's base URL (`http://localhost:8000`, `https://api.example.com/v1`).
@@ -145,6 +157,17 @@ impl ClientBuilder {
             Auth::None => None,
             _ => found.token.map(|(token, _)| token),
         };
+        if let Some(token) = &token {
+            if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .is_err()
+            {
+                return Err(Error::InvalidArgument(
+                    "the auth token holds characters an HTTP header cannot carry \
+                     (a line break or another control character?)"
+                        .to_owned(),
+                ));
+            }
+        }
         if self.require_auth && token.is_none() {
             return Err(Error::Authentication {
                 message: source.missing_token_message(&found.context),
@@ -154,8 +177,11 @@ impl ClientBuilder {
 
         let http = match self.http_client {
             Some(client) => client,
+            // Redirects are not followed: reqwest would turn a redirected POST into a GET
+            // (or resend its body elsewhere) and report the answer to that as the call's.
             None => reqwest::Client::builder()
                 .connect_timeout(self.timeout)
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|err| {
                     Error::InvalidArgument(format!("cannot set up the HTTP client: {err}"))
@@ -168,6 +194,7 @@ impl ClientBuilder {
             token,
             context: found.context,
             timeout: self.timeout,
+            max_response_size: self.max_response_size,
         }))
     }
 

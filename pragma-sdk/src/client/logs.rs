@@ -39,6 +39,11 @@ struct LineState {
     finished: bool,
 }
 
+/// Whether `byte` continues a UTF-8 character rather than starting one.
+fn is_continuation(byte: u8) -> bool {
+    byte & 0b1100_0000 == 0b1000_0000
+}
+
 impl LineState {
     fn push_chunk(&mut self, chunk: &[u8]) {
         let mut rest = chunk;
@@ -49,7 +54,13 @@ impl LineState {
         }
         self.partial.extend_from_slice(rest);
         while self.partial.len() > MAX_LINE {
-            let tail = self.partial.split_off(MAX_LINE);
+            // Cut where a character starts (at most three bytes back), so that no character
+            // is split across two pieces.
+            let mut cut = MAX_LINE;
+            while cut > MAX_LINE - 3 && is_continuation(self.partial[cut]) {
+                cut -= 1;
+            }
+            let tail = self.partial.split_off(cut);
             let piece = std::mem::replace(&mut self.partial, tail);
             self.ready
                 .push_back(String::from_utf8_lossy(&piece).into_owned());
@@ -126,5 +137,41 @@ impl Stream for BuildLogStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.inner.as_mut().poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> LineState {
+        LineState {
+            body: stream::empty().boxed(),
+            method: Method::GET,
+            url: String::new(),
+            idle: Duration::from_secs(1),
+            partial: Vec::new(),
+            ready: VecDeque::new(),
+            finished: false,
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_cut_between_characters() {
+        let mut lines = state();
+        // Three-byte characters, so that a cut at exactly MAX_LINE would split one.
+        let line = "€".repeat(MAX_LINE / 3 + 10);
+        lines.push_chunk(line.as_bytes());
+        lines.push_chunk(b"\nnext\n");
+        let pieces: Vec<String> = lines.ready.drain(..).collect();
+        assert_eq!(
+            pieces.len(),
+            3,
+            "two pieces of the long line, then the next"
+        );
+        assert!(pieces.iter().all(|p| !p.contains('\u{fffd}')));
+        assert_eq!(pieces[0].len() + pieces[1].len(), line.len());
+        assert_eq!(format!("{}{}", pieces[0], pieces[1]), line);
+        assert_eq!(pieces[2], "next");
     }
 }

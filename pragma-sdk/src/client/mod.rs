@@ -52,7 +52,7 @@ use crate::models::{
 
 #[cfg(feature = "blocking")]
 pub use blocking::{BuildLogLines, PragmaClient};
-pub use builder::{ClientBuilder, DEFAULT_BASE_URL, DEFAULT_TIMEOUT};
+pub use builder::{ClientBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT};
 pub use credentials::Token;
 pub use error::Error;
 pub use logs::BuildLogStream;
@@ -190,6 +190,7 @@ pub(crate) struct Inner {
     pub(crate) token: Option<Token>,
     pub(crate) context: String,
     pub(crate) timeout: Duration,
+    pub(crate) max_response_size: usize,
 }
 
 impl fmt::Debug for AsyncPragmaClient {
@@ -216,16 +217,43 @@ struct Answer {
     url: String,
     status: StatusCode,
     response: reqwest::Response,
+    /// The most bytes the body may have.
+    limit: usize,
 }
 
 impl Answer {
     async fn bytes(self) -> Result<(Method, String, StatusCode, Bytes), Error> {
-        let bytes = self
-            .response
-            .bytes()
+        let Answer {
+            method,
+            url,
+            status,
+            mut response,
+            limit,
+        } = self;
+        let too_large = || Error::Body {
+            method: method.to_string(),
+            url: url.clone(),
+            message: format!(
+                "the response is larger than the client's limit of {limit} bytes \
+                 (ClientBuilder::max_response_size)"
+            ),
+        };
+        let expected = response.content_length().unwrap_or(0);
+        if expected > limit as u64 {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(expected as usize);
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|err| Error::from_transport(self.method.as_str(), &self.url, err))?;
-        Ok((self.method, self.url, self.status, bytes))
+            .map_err(|err| Error::from_transport(method.as_str(), &url, err))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((method, url, status, Bytes::from(body)))
     }
 
     async fn json<T: DeserializeOwned>(self) -> Result<T, Error> {
@@ -279,13 +307,39 @@ fn typed_decode_error(method: &str, url: &str, err: decode::DecodeError) -> Erro
     }
 }
 
-fn count(counts: &HashMap<String, u64>, key: &str, url: &str, method: &str) -> Result<u64, Error> {
-    counts.get(key).copied().ok_or_else(|| Error::Decode {
+/// The count `key` of an answer such as `{"retried_count": 3}`; other fields are ignored,
+/// as a newer server may add some.
+/// Fails unless the server answered with the resource called `name`.
+fn same_name(raw: &RawResource, name: &str, method: &str, url: &str) -> Result<(), Error> {
+    if raw.name == name {
+        return Ok(());
+    }
+    Err(Error::Decode {
+        method: method.to_owned(),
+        url: url.to_owned(),
+        path: "name".to_owned(),
+        message: format!("expected the resource {name:?}, got {:?}", raw.name),
+    })
+}
+
+fn count(
+    counts: &HashMap<String, serde_json::Value>,
+    key: &str,
+    url: &str,
+    method: &str,
+) -> Result<u64, Error> {
+    let invalid = |message: String| Error::Decode {
         method: method.to_owned(),
         url: url.to_owned(),
         path: key.to_owned(),
-        message: format!("missing field `{key}`"),
-    })
+        message,
+    };
+    match counts.get(key) {
+        None => Err(invalid(format!("missing field `{key}`"))),
+        Some(value) => value
+            .as_u64()
+            .ok_or_else(|| invalid(format!("expected a count, got {value}"))),
+    }
 }
 
 impl AsyncPragmaClient {
@@ -385,9 +439,11 @@ impl AsyncPragmaClient {
                 url,
                 status,
                 response,
+                limit: self.inner.max_response_size,
             });
         }
-        Err(status_error(method, url, status, response).await)
+        let deadline = tokio::time::Instant::now() + self.inner.timeout;
+        Err(status_error(method, url, status, response, deadline).await)
     }
 
     async fn call<T: DeserializeOwned>(
@@ -463,18 +519,38 @@ impl AsyncPragmaClient {
     }
 }
 
-/// Reads an error response into [`Error::Status`], keeping at most [`MAX_ERROR_BODY`] bytes.
+/// Reads an error response into [`Error::Status`], keeping at most [`MAX_ERROR_BODY`] bytes
+/// and reading no longer than until `deadline`. A redirect is reported with where it points,
+/// since the client does not follow it.
 async fn status_error(
     method: Method,
     url: String,
     status: StatusCode,
     mut response: reqwest::Response,
+    deadline: tokio::time::Instant,
 ) -> Error {
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("nowhere");
+        return Error::Status {
+            method: method.to_string(),
+            url,
+            status,
+            body: format!(
+                "redirected to {location}; the client does not follow redirects, so point \
+                 its base URL at the address that answers"
+            ),
+            detail: None,
+        };
+    }
     let mut body = Vec::new();
     while body.len() < MAX_ERROR_BODY {
-        match response.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            Ok(None) | Err(_) => break,
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+            Ok(Ok(None) | Err(_)) | Err(_) => break,
         }
     }
     body.truncate(MAX_ERROR_BODY);
@@ -667,6 +743,7 @@ api_methods! {
         let path = resource_path(T::PROVIDER, T::RESOURCE, name)?;
         let raw: RawResource = self.get_json(&path, &[]).await?;
         let url = format!("{}{}", self.inner.base_url, path);
+        same_name(&raw, name, "GET", &url)?;
         Resource::from_raw(raw).map_err(|err| typed_decode_error("GET", &url, err))
     }
 
@@ -718,6 +795,7 @@ api_methods! {
         let body = Self::json_body(&raw)?;
         let stored: RawResource = self.call(Method::POST, "/resources/apply", &[], body).await?;
         let url = format!("{}/resources/apply", self.inner.base_url);
+        same_name(&stored, &resource.name, "POST", &url)?;
         Resource::from_raw(stored).map_err(|err| typed_decode_error("POST", &url, err))
     }
 
@@ -775,7 +853,8 @@ api_methods! {
     /// Any request error; [`Error::Decode`] when the answer has no `retried_count`.
     fn retry_all_dead_letter_events(&self) -> Result<u64, Error> {
         let path = "/ops/dead-letter/retry-all";
-        let counts: HashMap<String, u64> = self.call(Method::POST, path, &[], Body::Empty).await?;
+        let counts: HashMap<String, serde_json::Value> =
+            self.call(Method::POST, path, &[], Body::Empty).await?;
         count(&counts, "retried_count", &format!("{}{path}", self.inner.base_url), "POST")
     }
 
@@ -804,7 +883,7 @@ api_methods! {
         };
         let answer = self.send(Method::DELETE, "/ops/dead-letter", &query, Body::Empty, Some(self.inner.timeout)).await?;
         let url = answer.url.clone();
-        let counts: HashMap<String, u64> = answer.json().await?;
+        let counts: HashMap<String, serde_json::Value> = answer.json().await?;
         count(&counts, "deleted_count", &url, "DELETE")
     }
 
