@@ -1,15 +1,18 @@
 //! Running `cargo build --release` on pushed code, with its output kept as a build log that
-//! readers can follow while it grows.
+//! readers can follow while it grows. Cargo runs in a process group of its own, so that a
+//! build that times out or is cancelled is killed together with the compilers it started.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio::sync::watch;
+use tokio::time::{sleep_until, Instant};
 
 /// The output of one build, growing while it runs.
 #[derive(Debug)]
@@ -44,6 +47,13 @@ impl BuildLog {
 
     pub(crate) fn close(&self) {
         self.progress.send_modify(|p| p.1 = true);
+    }
+
+    /// Waits until the log is closed.
+    pub(crate) async fn closed(&self) {
+        let mut progress = self.progress.subscribe();
+        // The sender lives in `self`: waiting cannot fail while it is borrowed.
+        let _ = progress.wait_for(|p| p.1).await;
     }
 
     pub(crate) fn text(&self) -> String {
@@ -98,6 +108,8 @@ impl BuildLog {
 pub(crate) struct Builder {
     pub cargo: PathBuf,
     pub target_dir: PathBuf,
+    /// How long one build may run before it is killed.
+    pub timeout: Duration,
 }
 
 /// Where the SDK this platform was built from lives, for `[patch]`ing pushed crates.
@@ -130,10 +142,69 @@ fn detach_from_workspace(manifest: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A child process started as the leader of its own process group. Killing it kills the whole
+/// group, so that the compilers cargo started die with it; dropping it before the child was
+/// reaped does the same.
+struct ProcessGroup {
+    child: Child,
+}
+
+impl ProcessGroup {
+    /// Sends SIGKILL to every process in the group. Does nothing once the leader was reaped:
+    /// its process id (and so the group id) may then belong to another process.
+    fn kill(&mut self) {
+        let Some(pid) = self.child.id() else { return };
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return;
+        };
+        // SAFETY: `kill` takes plain integers and touches no memory of this process. The group
+        // id is the unreaped leader's pid, so it names no other process group.
+        let killed = unsafe { libc::kill(-pid, libc::SIGKILL) };
+        if killed != 0 {
+            let err = std::io::Error::last_os_error();
+            tracing::warn!(pid, error = %err, "cannot kill the build's process group");
+        }
+    }
+
+    /// Kills the group and reaps its leader.
+    async fn kill_and_reap(&mut self) {
+        self.kill();
+        if let Err(err) = self.child.wait().await {
+            tracing::warn!(error = %err, "cannot reap a killed build");
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Why a build stopped before cargo was done.
+enum Interrupted {
+    TimedOut,
+    Cancelled,
+}
+
+/// Waits until `cancel` says so; forever when its sender is gone.
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    if cancel.wait_for(|cancel| *cancel).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 impl Builder {
     /// Builds the crate in `source` and returns its binary; every line of cargo's output goes
-    /// to `log`.
-    pub(crate) async fn build(&self, source: &Path, log: &BuildLog) -> Result<PathBuf, String> {
+    /// to `log`. The build is killed, with every process cargo started, when it
+    /// runs longer than the builder's timeout or when `cancel` turns true.
+    pub(crate) async fn build(
+        &self,
+        source: &Path,
+        log: &BuildLog,
+        mut cancel: watch::Receiver<bool>,
+    ) -> Result<PathBuf, String> {
+        let deadline = Instant::now() + self.timeout;
         let manifest = source.join("Cargo.toml");
         detach_from_workspace(&manifest).map_err(|e| format!("cannot read Cargo.toml: {e}"))?;
         let mut command = Command::new(&self.cargo);
@@ -152,17 +223,20 @@ impl Builder {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true);
         log.push(format!(
             "$ cargo build --release (target dir {})",
             self.target_dir.display()
         ));
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", self.cargo.display()))?;
+        let child = command.spawn().map_err(|e| {
+            let program = self.cargo.file_name().unwrap_or(self.cargo.as_os_str());
+            format!("cannot run {}: {e}", Path::new(program).display())
+        })?;
+        let mut group = ProcessGroup { child };
 
-        let stderr = child.stderr.take();
-        let stdout = child.stdout.take();
+        let stderr = group.child.stderr.take();
+        let stdout = group.child.stdout.take();
         let stderr_lines = async {
             if let Some(stderr) = stderr {
                 let mut lines = BufReader::new(stderr).lines();
@@ -191,11 +265,33 @@ impl Builder {
             }
             binary
         };
-        let ((), binary) = tokio::join!(stderr_lines, artifacts);
-        let status = child
-            .wait()
-            .await
-            .map_err(|e| format!("cannot wait for cargo: {e}"))?;
+        let output = async { tokio::join!(stderr_lines, artifacts).1 };
+
+        let finished = tokio::select! {
+            binary = output => tokio::select! {
+                status = group.child.wait() => Ok((status, binary)),
+                _ = sleep_until(deadline) => Err(Interrupted::TimedOut),
+                _ = cancelled(&mut cancel) => Err(Interrupted::Cancelled),
+            },
+            _ = sleep_until(deadline) => Err(Interrupted::TimedOut),
+            _ = cancelled(&mut cancel) => Err(Interrupted::Cancelled),
+        };
+        let (status, binary) = match finished {
+            Ok(finished) => finished,
+            Err(interrupted) => {
+                group.kill_and_reap().await;
+                return Err(match interrupted {
+                    Interrupted::TimedOut => format!(
+                        "the build timed out after {} s; cargo and the processes it started were killed",
+                        self.timeout.as_secs_f64()
+                    ),
+                    Interrupted::Cancelled => {
+                        "the build was cancelled: its provider was deleted".to_owned()
+                    }
+                });
+            }
+        };
+        let status = status.map_err(|e| format!("cannot wait for cargo: {e}"))?;
         if !status.success() {
             return Err(format!("cargo build failed ({status})"));
         }
