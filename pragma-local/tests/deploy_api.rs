@@ -680,3 +680,85 @@ async fn deleting_a_provider_cancels_its_builds() {
     assert_eq!(build.status, BuildStatus::Success, "{build:?}");
     served.task.abort();
 }
+
+/// Reads a build's whole log through the API.
+async fn read_log(client: &AsyncPragmaClient, id: &str, version: &str) -> String {
+    use futures_util::StreamExt;
+    let mut log = String::new();
+    let mut lines = client.stream_build_logs(id, version).await.unwrap();
+    while let Some(line) = lines.next().await {
+        log.push_str(&line.unwrap());
+        log.push('\n');
+    }
+    log
+}
+
+#[tokio::test]
+async fn build_logs_name_no_server_paths() {
+    // Real cargo, with the target dir inside the data dir.
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with(Some(dir.path()), DeployOptions::default()).await;
+    let client = &served.client;
+    let machine_paths = [
+        dir.path().display().to_string(),
+        std::fs::canonicalize(dir.path())
+            .unwrap()
+            .display()
+            .to_string(),
+    ];
+    let pushed = client
+        .push_provider("broken", broken_crate())
+        .await
+        .unwrap();
+    let live = read_log(client, "broken", &pushed.version).await;
+    assert_eq!(
+        wait_settled(client, "broken", &pushed.version).await.status,
+        BuildStatus::Failed
+    );
+    let stored = read_log(client, "broken", &pushed.version).await;
+    assert!(stored.contains("error"), "{stored}");
+    assert!(stored.contains("<build>"), "{stored}");
+    for log in [&live, &stored] {
+        for path in &machine_paths {
+            assert!(!log.contains(path.as_str()), "{path} in:\n{log}");
+        }
+    }
+    served.task.abort();
+
+    // A build that succeeds names its binary relative to the target dir.
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let options = DeployOptions {
+        cargo: fake_cargo(scratch.path()),
+        ..DeployOptions::default()
+    };
+    let served = serve_with(Some(dir.path()), options).await;
+    let client = &served.client;
+    let pushed = client
+        .push_provider("fake", fake_crate(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_settled(client, "fake", &pushed.version).await.status,
+        BuildStatus::Success
+    );
+    let log = read_log(client, "fake", &pushed.version).await;
+    let canonical = std::fs::canonicalize(dir.path()).unwrap();
+    for path in [dir.path(), canonical.as_path()] {
+        assert!(!log.contains(&path.display().to_string()), "{log}");
+    }
+    assert!(
+        log.contains("Compiling fake-provider v0.1.0 (<build>)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("unused file <target>/release/.fingerprint"),
+        "{log}"
+    );
+    assert!(log.contains("(target dir <target>)"), "{log}");
+    assert!(
+        log.contains("built <target>/release/fake-provider"),
+        "{log}"
+    );
+    served.task.abort();
+}

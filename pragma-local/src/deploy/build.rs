@@ -1,6 +1,7 @@
 //! Running `cargo build --release` on pushed code, with its output kept as a build log that
 //! readers can follow while it grows. Cargo runs in a process group of its own, so that a
 //! build that times out or is cancelled is killed together with the compilers it started.
+//! Clients read build logs, so the server's directories in them are replaced by placeholders.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -113,8 +114,13 @@ pub(crate) struct Builder {
 }
 
 /// Where the SDK this platform was built from lives, for `[patch]`ing pushed crates.
+fn sdk_dir() -> PathBuf {
+    PathBuf::from(pragma_sdk::worker::SDK_SOURCE_DIR)
+}
+
+/// The `--config` values that `[patch]` pushed crates with the SDK in [`sdk_dir`].
 fn sdk_patches() -> Vec<String> {
-    let sdk = PathBuf::from(pragma_sdk::worker::SDK_SOURCE_DIR);
+    let sdk = sdk_dir();
     let mut patches = Vec::new();
     if sdk.join("Cargo.toml").is_file() {
         patches.push(format!(
@@ -140,6 +146,73 @@ fn detach_from_workspace(manifest: &Path) -> std::io::Result<()> {
         std::fs::write(manifest, format!("{text}\n[workspace]\n"))?;
     }
     Ok(())
+}
+
+/// Rewrites the server's directories in cargo's output to short placeholders, so that build
+/// logs, which clients read, do not show where the platform keeps its files.
+#[derive(Debug)]
+pub(crate) struct PathScrubber {
+    // Longest prefix first, so that a directory inside another gets its own placeholder.
+    prefixes: Vec<(String, &'static str)>,
+}
+
+impl PathScrubber {
+    /// Placeholders for the build directory (`<build>`), the target dir (`<target>`), the
+    /// SDK's workspace (`<sdk>`) and the home directory (`~`).
+    pub(crate) fn new(source: &Path, target_dir: &Path) -> Self {
+        let mut prefixes = Vec::new();
+        let mut add = |path: &Path, placeholder: &'static str| {
+            let forms = [Some(path.to_owned()), std::fs::canonicalize(path).ok()];
+            for form in forms.into_iter().flatten() {
+                let text = form.display().to_string();
+                // The root alone would turn every absolute path into a placeholder.
+                if text.len() > 1 && !prefixes.iter().any(|(p, _)| *p == text) {
+                    prefixes.push((text, placeholder));
+                }
+            }
+        };
+        add(source, "<build>");
+        add(target_dir, "<target>");
+        if let Some(workspace) = sdk_dir().parent() {
+            add(workspace, "<sdk>");
+        }
+        if let Some(home) = std::env::var_os("HOME") {
+            add(Path::new(&home), "~");
+        }
+        prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        PathScrubber { prefixes }
+    }
+
+    /// `line` with every known directory replaced by its placeholder, where it is a whole
+    /// directory: followed by the end, a `/`, or a character that cannot be part of a name.
+    pub(crate) fn scrub(&self, line: &str) -> String {
+        let mut line = line.to_owned();
+        for (prefix, placeholder) in &self.prefixes {
+            if !line.contains(prefix.as_str()) {
+                continue;
+            }
+            let mut out = String::with_capacity(line.len());
+            let mut rest = line.as_str();
+            while let Some(at) = rest.find(prefix.as_str()) {
+                let after = &rest[at + prefix.len()..];
+                let whole = after
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_')));
+                out.push_str(&rest[..at]);
+                out.push_str(if whole { placeholder } else { prefix });
+                rest = after;
+            }
+            out.push_str(rest);
+            line = out;
+        }
+        line
+    }
+
+    /// `path` with a known directory replaced by its placeholder, for our own log lines.
+    pub(crate) fn path(&self, path: &Path) -> String {
+        self.scrub(&path.display().to_string())
+    }
 }
 
 /// A child process started as the leader of its own process group. Killing it kills the whole
@@ -196,7 +269,8 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
 
 impl Builder {
     /// Builds the crate in `source` and returns its binary; every line of cargo's output goes
-    /// to `log`. The build is killed, with every process cargo started, when it
+    /// to `log`, with the server's directories replaced by placeholders (see
+    /// [`PathScrubber`]). The build is killed, with every process cargo started, when it
     /// runs longer than the builder's timeout or when `cancel` turns true.
     pub(crate) async fn build(
         &self,
@@ -205,6 +279,7 @@ impl Builder {
         mut cancel: watch::Receiver<bool>,
     ) -> Result<PathBuf, String> {
         let deadline = Instant::now() + self.timeout;
+        let scrubber = PathScrubber::new(source, &self.target_dir);
         let manifest = source.join("Cargo.toml");
         detach_from_workspace(&manifest).map_err(|e| format!("cannot read Cargo.toml: {e}"))?;
         let mut command = Command::new(&self.cargo);
@@ -227,7 +302,7 @@ impl Builder {
             .kill_on_drop(true);
         log.push(format!(
             "$ cargo build --release (target dir {})",
-            self.target_dir.display()
+            scrubber.path(&self.target_dir)
         ));
         let child = command.spawn().map_err(|e| {
             let program = self.cargo.file_name().unwrap_or(self.cargo.as_os_str());
@@ -241,7 +316,7 @@ impl Builder {
             if let Some(stderr) = stderr {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    log.push(line);
+                    log.push(scrubber.scrub(&line));
                 }
             }
         };
@@ -252,7 +327,7 @@ impl Builder {
                 let mut lines = BufReader::new(stdout).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
-                        log.push(line);
+                        log.push(scrubber.scrub(&line));
                         continue;
                     };
                     let ours = message["manifest_path"].as_str() == Some(manifest_text.as_str());
@@ -315,5 +390,26 @@ mod tests {
         log.close();
         assert!(stream.next().await.is_none());
         assert_eq!(log.text(), "one\ntwo\n");
+    }
+
+    #[test]
+    fn scrubbing_replaces_whole_directories_only() {
+        let base = tempfile::tempdir().unwrap();
+        let source = base.path().join("p").join("20260101.000000").join("src");
+        let target = base.path().join("target");
+        let scrubber = PathScrubber::new(&source, &target);
+        let line = format!(
+            "   Compiling p v0.1.0 ({}) into {}/release, not {}2",
+            source.display(),
+            target.display(),
+            target.display()
+        );
+        let scrubbed = scrubber.scrub(&line);
+        assert!(
+            scrubbed.starts_with("   Compiling p v0.1.0 (<build>) into <target>/release, not "),
+            "{scrubbed}"
+        );
+        assert!(!scrubbed.ends_with("<target>2"), "{scrubbed}");
+        assert_eq!(scrubber.path(&target.join("release")), "<target>/release");
     }
 }

@@ -413,8 +413,14 @@ impl Deployments {
             Ok((binary, dest))
         });
         let binary = match outcome {
-            Ok((_, kept)) => {
-                log.push(format!("built {}", kept.display()));
+            Ok((built, kept)) => {
+                let shown = built
+                    .strip_prefix(&self.inner.builder.target_dir)
+                    .map(|relative| Path::new("<target>").join(relative))
+                    .unwrap_or_else(|_| {
+                        Path::new("<target>").join(built.file_name().unwrap_or_default())
+                    });
+                log.push(format!("built {}", shown.display()));
                 set(BuildStatus::Success, None);
                 Some(kept)
             }
