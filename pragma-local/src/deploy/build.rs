@@ -179,7 +179,7 @@ impl PathScrubber {
         if let Some(home) = std::env::var_os("HOME") {
             add(Path::new(&home), "~");
         }
-        prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        prefixes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         PathScrubber { prefixes }
     }
 
