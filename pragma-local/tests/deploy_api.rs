@@ -762,3 +762,23 @@ async fn build_logs_name_no_server_paths() {
     );
     served.task.abort();
 }
+
+#[tokio::test]
+async fn a_build_timeout_too_long_for_the_clock_means_no_timeout() {
+    let scratch = tempfile::tempdir().unwrap();
+    let options = DeployOptions {
+        cargo: fake_cargo(scratch.path()),
+        target_dir: Some(scratch.path().join("target")),
+        build_timeout: Duration::MAX,
+        ..DeployOptions::default()
+    };
+    let served = serve_with(None, options).await;
+    let pushed = served
+        .client
+        .push_provider("patient", fake_crate(false))
+        .await
+        .unwrap();
+    let build = wait_settled(&served.client, "patient", &pushed.version).await;
+    assert_eq!(build.status, BuildStatus::Success, "{build:?}");
+    served.task.abort();
+}
