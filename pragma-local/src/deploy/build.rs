@@ -272,6 +272,9 @@ impl Builder {
     /// to `log`, with the server's directories replaced by placeholders (see
     /// [`PathScrubber`]). The build is killed, with every process cargo started, when it
     /// runs longer than the builder's timeout or when `cancel` turns true.
+    ///
+    /// Limitation: a process started during the build that moves itself into another process
+    /// group or session (with `setsid`, say) is not killed with the build.
     pub(crate) async fn build(
         &self,
         source: &Path,

@@ -441,6 +441,9 @@ impl Deployments {
     }
 
     /// Cancels the pending and running builds of `id` and waits until they have stopped.
+    ///
+    /// Limitation: a push of `id` accepted while this runs is not cancelled; its build goes on
+    /// after the provider is deleted, and writes its files under the provider's directory.
     async fn cancel_builds(&self, id: &str) {
         let queued: Vec<QueuedBuild> = lock(&self.inner.builds)
             .iter()
