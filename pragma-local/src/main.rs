@@ -3,10 +3,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use std::sync::Arc;
 
+use pragma_local::deploy::DeployOptions;
 use pragma_local::workers::{WorkerProvider, WorkerSpec};
 use pragma_local::{default_user, Platform};
 use pragma_sdk::models::UserInfo;
@@ -73,6 +75,10 @@ struct ServeArgs {
     /// How long a worker may take to handshake, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     worker_handshake_timeout_ms: u64,
+    /// How long one build of a pushed provider may run before it is killed and fails, in
+    /// seconds.
+    #[arg(long, default_value_t = 15 * 60, value_parser = clap::value_parser!(u64).range(1..))]
+    build_timeout_secs: u64,
     /// Hosts the `demo` provider, whose handlers sleep; for testing only.
     #[arg(long, hide = true)]
     demo_slow_provider: bool,
@@ -110,9 +116,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .user(user)
         .retry(
             args.retry_attempts,
-            std::time::Duration::from_millis(args.retry_delay_ms),
+            Duration::from_millis(args.retry_delay_ms),
         )
-        .handler_timeout(std::time::Duration::from_secs(args.handler_timeout_secs));
+        .handler_timeout(Duration::from_secs(args.handler_timeout_secs));
     builder = if args.in_memory {
         builder.in_memory()
     } else {
@@ -121,6 +127,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(token) = args.token {
         builder = builder.token(token);
     }
+    builder = builder.deploy_options(DeployOptions {
+        build_timeout: Duration::from_secs(args.build_timeout_secs),
+        ..DeployOptions::default()
+    });
     if args.demo_slow_provider {
         let demo = pragma_local::demo::slow_provider().map_err(|err| err.to_string())?;
         builder = builder.provider(demo);
@@ -135,9 +145,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     for path in &args.workers {
         let spec = WorkerSpec::new(path)
             .socket_dir(&socket_dir)
-            .handshake_timeout(std::time::Duration::from_millis(
-                args.worker_handshake_timeout_ms,
-            ));
+            .handshake_timeout(Duration::from_millis(args.worker_handshake_timeout_ms));
         let started = match WorkerProvider::start(spec).await {
             Ok(worker) => host_worker(&platform, worker, path).await,
             Err(err) => Err(err.to_string()),

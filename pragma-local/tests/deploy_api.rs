@@ -22,11 +22,15 @@ struct Served {
 }
 
 async fn serve(data_dir: Option<&Path>) -> Served {
-    let platform = Platform::builder().in_memory().build().unwrap();
     let options = DeployOptions {
         target_dir: Some(std::env::temp_dir().join("pragma-deploy-api-target")),
         ..DeployOptions::default()
     };
+    serve_with(data_dir, options).await
+}
+
+async fn serve_with(data_dir: Option<&Path>, options: DeployOptions) -> Served {
+    let platform = Platform::builder().in_memory().build().unwrap();
     let deployments =
         Deployments::open(platform.registry(), data_dir.map(Path::to_owned), options).unwrap();
     let app = deployments.router().fallback_service(platform.router());
@@ -489,5 +493,292 @@ async fn malformed_requests_are_answered_with_a_validation_detail() {
         assert!(first["type"].is_string(), "{shown}: {text}");
     }
     assert!(served.client.list_builds("p").await.unwrap().is_empty());
+    served.task.abort();
+}
+
+/// A stand-in for cargo, written to `dir`. In a build directory holding a file `hang` it
+/// records its pid in `dir/cargo`, starts a long `sleep` (its pid in `dir/compiler`) and waits
+/// for it; otherwise it prints the build and target dirs the way cargo does and reports
+/// a built binary.
+fn fake_cargo(dir: &Path) -> std::path::PathBuf {
+    let pids = dir.display();
+    let script = format!(
+        r#"#!/bin/sh
+manifest=
+while [ $# -gt 0 ]; do
+    if [ "$1" = --manifest-path ]; then manifest=$2; fi
+    shift
+done
+if [ -e hang ]; then
+    echo $$ >> '{pids}/cargo'
+    sleep 300 &
+    echo $! >> '{pids}/compiler'
+    wait
+fi
+echo "   Compiling fake-provider v0.1.0 ($PWD)" >&2
+echo "warning: unused file $CARGO_TARGET_DIR/release/.fingerprint" >&2
+mkdir -p "$CARGO_TARGET_DIR/release"
+printf '#!/bin/sh\n' > "$CARGO_TARGET_DIR/release/fake-provider"
+chmod +x "$CARGO_TARGET_DIR/release/fake-provider"
+printf '{{"reason":"compiler-artifact","manifest_path":"%s","executable":"%s"}}\n' \
+    "$manifest" "$CARGO_TARGET_DIR/release/fake-provider"
+"#
+    );
+    let path = dir.join("fake-cargo");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A crate for the fake cargo: one that hangs its build, or one that builds.
+fn fake_crate(hang: bool) -> Vec<u8> {
+    tarball(|b| {
+        raw_file(
+            b,
+            "Cargo.toml",
+            b"[package]\nname = \"fake-provider\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        );
+        raw_file(b, "src/main.rs", b"fn main() {}\n");
+        if hang {
+            raw_file(b, "hang", b"");
+        }
+    })
+}
+
+/// The pids the fake cargo recorded in `dir/name`.
+fn recorded_pids(dir: &Path, name: &str) -> Vec<u32> {
+    std::fs::read_to_string(dir.join(name))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| line.trim().parse().unwrap())
+        .collect()
+}
+
+/// Whether `pid` is gone (or only a zombie waiting for its new parent to reap it).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+async fn all_gone(pids: &[u32]) -> bool {
+    for _ in 0..50 {
+        if pids.iter().all(|&pid| gone(pid)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn wait_status(client: &AsyncPragmaClient, id: &str, version: &str, status: BuildStatus) {
+    for _ in 0..100 {
+        if client.get_build_status(id, version).await.unwrap().status == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("build {version} of {id} never became {status:?}");
+}
+
+#[tokio::test]
+async fn a_build_that_runs_too_long_is_killed_with_its_processes() {
+    let scratch = tempfile::tempdir().unwrap();
+    let options = DeployOptions {
+        cargo: fake_cargo(scratch.path()),
+        target_dir: Some(scratch.path().join("target")),
+        build_timeout: Duration::from_secs(1),
+        ..DeployOptions::default()
+    };
+    let served = serve_with(None, options).await;
+    let client = &served.client;
+
+    let hung = client
+        .push_provider("slow", fake_crate(true))
+        .await
+        .unwrap();
+    let next = client
+        .push_provider("slow", fake_crate(false))
+        .await
+        .unwrap();
+    let build = wait_settled(client, "slow", &hung.version).await;
+    assert_eq!(build.status, BuildStatus::Failed);
+    let message = build.error_message.unwrap();
+    assert!(message.contains("timed out after 1 s"), "{message}");
+
+    // Cargo and what it started are killed, not left behind.
+    let mut pids = recorded_pids(scratch.path(), "cargo");
+    pids.extend(recorded_pids(scratch.path(), "compiler"));
+    assert_eq!(pids.len(), 2, "one cargo and its compiler");
+    assert!(all_gone(&pids).await, "processes left running: {pids:?}");
+
+    // The build queued behind it runs.
+    let build = wait_settled(client, "slow", &next.version).await;
+    assert_eq!(build.status, BuildStatus::Success, "{build:?}");
+    served.task.abort();
+}
+
+#[tokio::test]
+async fn deleting_a_provider_cancels_its_builds() {
+    let scratch = tempfile::tempdir().unwrap();
+    let options = DeployOptions {
+        cargo: fake_cargo(scratch.path()),
+        target_dir: Some(scratch.path().join("target")),
+        ..DeployOptions::default()
+    };
+    let served = serve_with(None, options).await;
+    let client = &served.client;
+
+    let running = client
+        .push_provider("stuck", fake_crate(true))
+        .await
+        .unwrap();
+    wait_status(client, "stuck", &running.version, BuildStatus::Building).await;
+    let pending = client
+        .push_provider("stuck", fake_crate(true))
+        .await
+        .unwrap();
+    let other = client
+        .push_provider("other", fake_crate(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .get_build_status("stuck", &pending.version)
+            .await
+            .unwrap()
+            .status,
+        BuildStatus::Pending
+    );
+
+    let deleted = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.delete_provider("stuck", false),
+    )
+    .await
+    .expect("the delete does not wait for the hung build")
+    .unwrap();
+    assert_eq!(deleted.provider_id, "stuck");
+    assert!(client.list_builds("stuck").await.unwrap().is_empty());
+
+    let mut pids = recorded_pids(scratch.path(), "cargo");
+    pids.extend(recorded_pids(scratch.path(), "compiler"));
+    assert_eq!(
+        pids.len(),
+        2,
+        "only the running build of the two started cargo"
+    );
+    assert!(all_gone(&pids).await, "processes left running: {pids:?}");
+
+    // The pushes after it are no longer blocked.
+    let build = wait_settled(client, "other", &other.version).await;
+    assert_eq!(build.status, BuildStatus::Success, "{build:?}");
+    served.task.abort();
+}
+
+/// Reads a build's whole log through the API.
+async fn read_log(client: &AsyncPragmaClient, id: &str, version: &str) -> String {
+    use futures_util::StreamExt;
+    let mut log = String::new();
+    let mut lines = client.stream_build_logs(id, version).await.unwrap();
+    while let Some(line) = lines.next().await {
+        log.push_str(&line.unwrap());
+        log.push('\n');
+    }
+    log
+}
+
+#[tokio::test]
+async fn build_logs_name_no_server_paths() {
+    // Real cargo, with the target dir inside the data dir.
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with(Some(dir.path()), DeployOptions::default()).await;
+    let client = &served.client;
+    let machine_paths = [
+        dir.path().display().to_string(),
+        std::fs::canonicalize(dir.path())
+            .unwrap()
+            .display()
+            .to_string(),
+    ];
+    let pushed = client
+        .push_provider("broken", broken_crate())
+        .await
+        .unwrap();
+    let live = read_log(client, "broken", &pushed.version).await;
+    assert_eq!(
+        wait_settled(client, "broken", &pushed.version).await.status,
+        BuildStatus::Failed
+    );
+    let stored = read_log(client, "broken", &pushed.version).await;
+    assert!(stored.contains("error"), "{stored}");
+    assert!(stored.contains("<build>"), "{stored}");
+    for log in [&live, &stored] {
+        for path in &machine_paths {
+            assert!(!log.contains(path.as_str()), "{path} in:\n{log}");
+        }
+    }
+    served.task.abort();
+
+    // A build that succeeds names its binary relative to the target dir.
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let options = DeployOptions {
+        cargo: fake_cargo(scratch.path()),
+        ..DeployOptions::default()
+    };
+    let served = serve_with(Some(dir.path()), options).await;
+    let client = &served.client;
+    let pushed = client
+        .push_provider("fake", fake_crate(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_settled(client, "fake", &pushed.version).await.status,
+        BuildStatus::Success
+    );
+    let log = read_log(client, "fake", &pushed.version).await;
+    let canonical = std::fs::canonicalize(dir.path()).unwrap();
+    for path in [dir.path(), canonical.as_path()] {
+        assert!(!log.contains(&path.display().to_string()), "{log}");
+    }
+    assert!(
+        log.contains("Compiling fake-provider v0.1.0 (<build>)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("unused file <target>/release/.fingerprint"),
+        "{log}"
+    );
+    assert!(log.contains("(target dir <target>)"), "{log}");
+    assert!(
+        log.contains("built <target>/release/fake-provider"),
+        "{log}"
+    );
+    served.task.abort();
+}
+
+#[tokio::test]
+async fn a_build_timeout_too_long_for_the_clock_means_no_timeout() {
+    let scratch = tempfile::tempdir().unwrap();
+    let options = DeployOptions {
+        cargo: fake_cargo(scratch.path()),
+        target_dir: Some(scratch.path().join("target")),
+        build_timeout: Duration::MAX,
+        ..DeployOptions::default()
+    };
+    let served = serve_with(None, options).await;
+    let pushed = served
+        .client
+        .push_provider("patient", fake_crate(false))
+        .await
+        .unwrap();
+    let build = wait_settled(&served.client, "patient", &pushed.version).await;
+    assert_eq!(build.status, BuildStatus::Success, "{build:?}");
     served.task.abort();
 }

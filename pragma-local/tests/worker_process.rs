@@ -398,3 +398,60 @@ async fn a_first_request_other_than_handshake_is_refused() {
     assert_eq!(answer["error"]["code"], -32602);
     assert!(accepting.await.unwrap().is_err());
 }
+
+/// Set, to its socket path, when this test binary runs as [`misbehaving_worker`].
+const MISBEHAVING_SOCKET: &str = "PRAGMA_TEST_MISBEHAVING_WORKER_SOCKET";
+
+/// Not a test of its own: when this test binary is started with [`MISBEHAVING_SOCKET`] set,
+/// it is a worker that handshakes and then sends a frame that is not JSON. Without it, it does
+/// nothing.
+#[test]
+fn misbehaving_worker() {
+    let Some(socket) = std::env::var_os(MISBEHAVING_SOCKET) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let mut stream = tokio::net::UnixStream::connect(&socket).await.unwrap();
+        let handshake = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "handshake",
+            "params": {
+                "protocol_versions": [1], "sdk_version": "0.1.0", "distribution": "bad",
+                "short_name": "bad", "package": "bad", "resource_types": [],
+            },
+        });
+        write_frame(&mut stream, &serde_json::to_vec(&handshake).unwrap())
+            .await
+            .unwrap();
+        read_frame(&mut stream).await.unwrap().unwrap();
+        write_frame(&mut stream, b"this is not JSON").await.unwrap();
+        // Stays until the host hangs up or kills it.
+        let _ = read_frame(&mut stream).await;
+    });
+}
+
+#[tokio::test]
+async fn a_worker_that_keeps_failing_after_its_handshake_is_restarted_ever_more_slowly() {
+    let dir = tempfile::tempdir().unwrap();
+    let this_binary = std::env::current_exe().unwrap();
+    let script =
+        format!("{MISBEHAVING_SOCKET}=\"$2\" exec \"$0\" --exact misbehaving_worker --quiet");
+    let spec = WorkerSpec::new("sh")
+        .args(["-c".to_owned(), script, this_binary.display().to_string()])
+        .read_schemas(false)
+        .socket_dir(dir.path())
+        .handshake_timeout(Duration::from_secs(10))
+        .restart_backoff(Duration::from_millis(50), Duration::from_millis(500));
+    let worker = WorkerProvider::start(spec).await.unwrap();
+    assert_eq!(worker.handshake().short_name, "bad");
+
+    // Waits of 50, 100, 200, 400, then 500 ms: about 8 restarts in 3 s. Without a growing
+    // wait it would be one every 50 ms and the time to start the process.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let restarts = worker.restarts();
+    assert!((2..=10).contains(&restarts), "{restarts} restarts in 3 s");
+    worker.shutdown().await;
+}

@@ -4,11 +4,13 @@
 //! A push unpacks the tarball into its own build directory and queues a build, versioned
 //! with CalVer (`YYYYMMDD.HHMMSS`); builds run one at a time with `cargo build --release`
 //! against the SDK this platform was built from, and their output can be followed while they
-//! run. A deploy starts the built binary as a worker ([`WorkerProvider`]) and registers it
-//! with the engine once it has handshaken, replacing the previous worker only then. Builds and
-//! deployments are kept in `deploy.db` (in memory without a data dir); after a restart, the
-//! deployments that were available are started again. The names of built-in providers are
-//! reserved: they cannot be pushed, deployed or deleted (422).
+//! run. A build that outlives [`DeployOptions::build_timeout`] is killed and fails, and
+//! deleting a provider cancels its pending and running builds. A deploy starts the built
+//! binary as a worker ([`WorkerProvider`]) and registers it with the engine once it has
+//! handshaken, replacing the previous worker only then. Builds and deployments are kept in
+//! `deploy.db` (in memory without a data dir); after a restart, the deployments that were
+//! available are started again. The names of built-in providers are reserved: they cannot be
+//! pushed, deployed or deleted (422).
 
 mod build;
 mod store;
@@ -33,7 +35,7 @@ use pragma_sdk::models::{
     BuildInfo, BuildStatus, DeployRequest, DeploymentStatus, LocationItem, ProviderDeleteResult,
     ProviderInfo, ProviderStatus, PushResponse, Timestamp,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 pub use store::DeployStoreError;
 pub use tarball::TarballError;
@@ -62,6 +64,9 @@ pub struct DeployOptions {
     pub max_unpacked: u64,
     /// How long a deployed worker may take to handshake (default 10 s).
     pub handshake_timeout: Duration,
+    /// How long one build may run (default 15 minutes); a build still running then is killed,
+    /// with every process cargo started, and fails.
+    pub build_timeout: Duration,
 }
 
 impl Default for DeployOptions {
@@ -74,6 +79,7 @@ impl Default for DeployOptions {
             max_upload: 64 * 1024 * 1024,
             max_unpacked: 512 * 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),
+            build_timeout: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -105,6 +111,13 @@ impl Drop for ScratchDir {
     }
 }
 
+/// A build that is pending or running: its growing log, and the switch that cancels it.
+#[derive(Clone)]
+struct QueuedBuild {
+    log: Arc<BuildLog>,
+    cancel: Arc<watch::Sender<bool>>,
+}
+
 struct Inner {
     registry: Arc<dyn ProviderRegistry>,
     store: Mutex<DeployStore>,
@@ -112,7 +125,7 @@ struct Inner {
     _scratch: Option<ScratchDir>,
     options: DeployOptions,
     builder: Builder,
-    logs: Mutex<HashMap<(String, String), Arc<BuildLog>>>,
+    builds: Mutex<HashMap<(String, String), QueuedBuild>>,
     build_slot: Semaphore,
     workers: Mutex<HashMap<String, WorkerProvider>>,
     deploy_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -231,6 +244,7 @@ impl Deployments {
         let builder = Builder {
             cargo: options.cargo.clone(),
             target_dir,
+            timeout: options.build_timeout,
         };
         let deployments = Deployments {
             inner: Arc::new(Inner {
@@ -240,7 +254,7 @@ impl Deployments {
                 _scratch: scratch,
                 options,
                 builder,
-                logs: Mutex::new(HashMap::new()),
+                builds: Mutex::new(HashMap::new()),
                 build_slot: Semaphore::new(1),
                 workers: Mutex::new(HashMap::new()),
                 deploy_locks: Mutex::new(HashMap::new()),
@@ -359,17 +373,32 @@ impl Deployments {
             })
     }
 
-    async fn run_build(self, id: String, version: String, source: PathBuf, log: Arc<BuildLog>) {
-        let permit = self.inner.build_slot.acquire().await;
+    /// Runs one queued build once the build slot is free, unless it is cancelled first, and
+    /// records its outcome and log.
+    async fn run_build(self, id: String, version: String, source: PathBuf, queued: QueuedBuild) {
+        let log = queued.log;
+        let mut cancel = queued.cancel.subscribe();
         let set = |status: BuildStatus, error: Option<&str>| {
             if let Err(err) = lock(&self.inner.store).set_build_status(&id, &version, status, error)
             {
                 tracing::error!(error = %err, "cannot record build status");
             }
         };
-        set(BuildStatus::Building, None);
-        let outcome = self.inner.builder.build(&source, &log).await;
-        drop(permit);
+        let permit = tokio::select! {
+            permit = self.inner.build_slot.acquire() => permit.ok(),
+            _ = cancel.wait_for(|cancel| *cancel) => None,
+        };
+        let outcome = match permit {
+            Some(permit) => {
+                set(BuildStatus::Building, None);
+                let outcome = self.inner.builder.build(&source, &log, cancel).await;
+                drop(permit);
+                outcome
+            }
+            None => {
+                Err("the build was cancelled before it started: its provider was deleted".into())
+            }
+        };
         let outcome = outcome.and_then(|binary| {
             // Copied out of the shared target dir, so later builds do not replace it.
             let dest = source.with_file_name("bin").join(
@@ -381,26 +410,59 @@ impl Deployments {
             std::fs::create_dir_all(dest.parent().unwrap_or(Path::new(".")))
                 .and_then(|_| std::fs::copy(&binary, &dest))
                 .map_err(|e| format!("cannot keep the built binary: {e}"))?;
-            Ok(dest)
+            Ok((binary, dest))
         });
-        match &outcome {
-            Ok(binary) => {
-                log.push(format!("built {}", binary.display()));
+        let binary = match outcome {
+            Ok((built, kept)) => {
+                let shown = built
+                    .strip_prefix(&self.inner.builder.target_dir)
+                    .map(|relative| Path::new("<target>").join(relative))
+                    .unwrap_or_else(|_| {
+                        Path::new("<target>").join(built.file_name().unwrap_or_default())
+                    });
+                log.push(format!("built {}", shown.display()));
                 set(BuildStatus::Success, None);
+                Some(kept)
             }
             Err(message) => {
                 log.push(format!("build failed: {message}"));
-                set(BuildStatus::Failed, Some(message));
+                set(BuildStatus::Failed, Some(&message));
+                None
             }
-        }
-        log.close();
-        let binary = outcome.ok();
+        };
         if let Err(err) =
             lock(&self.inner.store).finish_build(&id, &version, &log.text(), binary.as_deref())
         {
             tracing::error!(error = %err, "cannot record build log");
         }
-        lock(&self.inner.logs).remove(&(id, version));
+        lock(&self.inner.builds).remove(&(id, version));
+        // Last: whoever waits for the log to close finds the build recorded and forgotten.
+        log.close();
+    }
+
+    /// Cancels the pending and running builds of `id` and waits until they have stopped.
+    ///
+    /// Limitation: a push of `id` accepted while this runs is not cancelled; its build goes on
+    /// after the provider is deleted, and writes its files under the provider's directory.
+    async fn cancel_builds(&self, id: &str) {
+        let queued: Vec<QueuedBuild> = lock(&self.inner.builds)
+            .iter()
+            .filter(|((provider, _), _)| provider == id)
+            .map(|(_, queued)| queued.clone())
+            .collect();
+        for build in &queued {
+            build.cancel.send_replace(true);
+        }
+        for build in queued {
+            // Killing a build takes moments; the bound only guards against a build task lost
+            // to a panic.
+            if tokio::time::timeout(Duration::from_secs(30), build.log.closed())
+                .await
+                .is_err()
+            {
+                tracing::warn!(provider = %id, "a cancelled build did not stop within 30 s");
+            }
+        }
     }
 
     fn set_deployment(
@@ -624,11 +686,14 @@ async fn push(
     lock(&this.inner.store)
         .insert_build(&info)
         .map_err(store_error)?;
-    let log = BuildLog::new();
-    lock(&this.inner.logs).insert((id.clone(), version.clone()), log.clone());
+    let queued = QueuedBuild {
+        log: BuildLog::new(),
+        cancel: Arc::new(watch::channel(false).0),
+    };
+    lock(&this.inner.builds).insert((id.clone(), version.clone()), queued.clone());
     tokio::spawn(
         this.clone()
-            .run_build(id.clone(), version.clone(), source, log),
+            .run_build(id.clone(), version.clone(), source, queued),
     );
 
     let body = PushResponse {
@@ -666,9 +731,9 @@ async fn build_logs(
 ) -> Result<Response, ApiError> {
     let (id, version) = path_param(path, "provider_id")?;
     check_provider_id(&id)?;
-    let live = lock(&this.inner.logs)
+    let live = lock(&this.inner.builds)
         .get(&(id.clone(), version.clone()))
-        .cloned();
+        .map(|queued| queued.log.clone());
     let body = match live {
         Some(log) => Body::from_stream(log.follow()),
         None => {
@@ -797,6 +862,7 @@ async fn delete_provider(
         }
         this.inner.registry.unregister(&id);
     }
+    this.cancel_builds(&id).await;
     let worker = lock(&this.inner.workers).remove(&id);
     let deployment_deleted = worker.is_some();
     if let Some(worker) = worker {

@@ -89,7 +89,9 @@ impl WorkerSpec {
     }
 
     /// The first and the longest wait before restarting a worker that died (100 ms and 5 s by
-    /// default; the wait doubles after each failed start).
+    /// default). The wait doubles after each failed start and each death of a worker that had
+    /// not yet stayed up ten times the first wait (and at least the longest wait); it starts
+    /// over from the first once a worker has.
     pub fn restart_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.initial_backoff = initial;
         self.max_backoff = max.max(initial);
@@ -664,11 +666,50 @@ async fn forward_stderr(stderr: tokio::process::ChildStderr, pid: Option<u32>) {
     }
 }
 
+/// The waits before restarting a worker that keeps failing: doubling from the first up to the
+/// longest with every failed start and every short-lived run, and back to the first once a
+/// worker has stayed up long enough to count as healthy.
+#[derive(Debug)]
+struct Backoff {
+    initial: Duration,
+    max: Duration,
+    healthy_after: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(spec: &WorkerSpec) -> Self {
+        Backoff {
+            initial: spec.initial_backoff,
+            max: spec.max_backoff,
+            healthy_after: (spec.initial_backoff * 10).max(spec.max_backoff),
+            next: spec.initial_backoff,
+        }
+    }
+
+    /// Notes that a worker died after running for `ran`: a worker that stayed up long enough
+    /// starts the waits over.
+    fn died_after(&mut self, ran: Duration) {
+        if ran >= self.healthy_after {
+            self.next = self.initial;
+        }
+    }
+
+    /// The wait before the next start; the one after it is twice as long, up to the longest.
+    fn next_wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
+}
+
 /// Keeps the worker running: restarts it with backoff when it dies, until shut down.
 async fn supervise(inner: Arc<Inner>, first: Launched) {
     let mut stop = inner.stop.subscribe();
     let mut launched = first;
+    let mut backoff = Backoff::new(&inner.spec);
     loop {
+        let running_since = tokio::time::Instant::now();
         let Launched {
             mut child,
             connection,
@@ -696,18 +737,24 @@ async fn supervise(inner: Arc<Inner>, first: Launched) {
         };
         inner.state.send_replace(State::Starting);
         let _ = child.kill().await;
-        tracing::warn!(pid, provider = %inner.handshake.short_name, %reason, "worker died; restarting");
+        backoff.died_after(running_since.elapsed());
 
-        let mut backoff = inner.spec.initial_backoff;
+        let mut wait = backoff.next_wait();
+        tracing::warn!(
+            pid,
+            provider = %inner.handshake.short_name,
+            %reason,
+            wait_ms = wait.as_millis() as u64,
+            "worker died; restarting"
+        );
         launched = loop {
             tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = stopped(&mut stop) => {
                     inner.state.send_replace(State::Stopped);
                     return;
                 }
             }
-            backoff = (backoff * 2).min(inner.spec.max_backoff);
             let attempt = tokio::select! {
                 attempt = launch(&inner.spec) => attempt,
                 _ = stopped(&mut stop) => {
@@ -727,6 +774,7 @@ async fn supervise(inner: Arc<Inner>, first: Launched) {
                 }
                 Err(err) => tracing::warn!(error = %err, "worker restart failed"),
             }
+            wait = backoff.next_wait();
         };
         inner.restarts.fetch_add(1, Ordering::Relaxed);
     }
@@ -745,5 +793,50 @@ async fn stop_worker(inner: &Inner, peer: &RpcPeer, child: &mut Child) {
             tracing::warn!(provider = %inner.handshake.short_name, "worker ignored shutdown; killed");
             let _ = child.kill().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn millis(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn restart_waits_grow_while_a_worker_keeps_failing_and_start_over_once_it_stays_up() {
+        let spec = WorkerSpec::new("worker").restart_backoff(millis(100), millis(500));
+        let mut backoff = Backoff::new(&spec);
+
+        // Dying right after each start, or failing to start, doubles the wait up to the longest.
+        let mut waits = Vec::new();
+        for _ in 0..5 {
+            backoff.died_after(millis(10));
+            waits.push(backoff.next_wait());
+        }
+        waits.push(backoff.next_wait());
+        assert_eq!(waits, [100, 200, 400, 500, 500, 500].map(millis));
+
+        // Up for less than ten first waits is not healthy yet.
+        backoff.died_after(millis(999));
+        assert_eq!(backoff.next_wait(), millis(500));
+
+        backoff.died_after(millis(1000));
+        assert_eq!(backoff.next_wait(), millis(100));
+        assert_eq!(backoff.next_wait(), millis(200));
+    }
+
+    #[test]
+    fn a_worker_counts_as_healthy_no_sooner_than_the_longest_wait() {
+        let spec = WorkerSpec::new("worker").restart_backoff(millis(10), millis(2000));
+        let mut backoff = Backoff::new(&spec);
+        for _ in 0..3 {
+            backoff.next_wait();
+        }
+        backoff.died_after(millis(1999));
+        assert_eq!(backoff.next_wait(), millis(80));
+        backoff.died_after(millis(2000));
+        assert_eq!(backoff.next_wait(), millis(10));
     }
 }
