@@ -65,7 +65,7 @@ const MAX_NAME_LEN: usize = 253;
 const MAX_TAGS: usize = 64;
 /// The longest tag accepted.
 const MAX_TAG_LEN: usize = 128;
-/// How many events run at once across all resources.
+/// How many events of one provider run at once.
 pub(crate) const DISPATCH_CONCURRENCY: usize = 32;
 
 /// How long a handler may run by default before its attempt is abandoned.
@@ -348,6 +348,15 @@ impl State {
         Ok(())
     }
 
+    /// Marks the resources `ids` (those still stored) as being deleted, or no longer.
+    fn set_deleting(&mut self, ids: &[String], on: bool) {
+        for id in ids {
+            if let Some(entry) = self.resources.get_mut(id) {
+                entry.deleting = on;
+            }
+        }
+    }
+
     /// Whether `owner` is `id` or is owned by it, transitively, as stored now.
     fn owned_by(&self, owner: &str, id: &str) -> bool {
         let mut seen = HashSet::new();
@@ -571,8 +580,13 @@ struct Inner {
 /// every referenced resource, dependency and owner must exist, and references must not form a
 /// cycle.
 ///
-/// Limitation: deleting a resource waits until its `on_delete` (with its retries) is done;
-/// there is no timeout on that wait.
+/// Deleting a resource waits until its `on_delete` (with its retries) is done, which the
+/// handler timeout bounds: at most the retry policy's attempts times `handler_timeout`,
+/// plus the delays between attempts.
+///
+/// Limitation: when an attempt of a worker-hosted handler times out, the host stops waiting
+/// for it, but the worker is not told (the protocol has no cancellation) and may still be
+/// running it when the next attempt arrives; handlers must be idempotent.
 ///
 /// Limitation: a resource that references a failed resource stays `pending` until that
 /// resource becomes ready again (after a new apply or a dead-letter retry).
@@ -1204,6 +1218,9 @@ impl Engine {
                     }
                     tracing::debug!(resource = %id, attempt, error = %err, "retrying event");
                     tokio::time::sleep(self.inner.retry.delay(attempt)).await;
+                    // An attempt that timed out while waiting on another resource had given
+                    // its slot back; the next one runs with a slot again.
+                    backend.ensure_permit().await;
                 }
             }
         };
@@ -1431,7 +1448,7 @@ impl Engine {
     /// returns it as it was with how many resources were deleted in all.
     pub(crate) async fn delete(&self, id: &str) -> Result<(RawResource, u64), ApiError> {
         let (root, order) = {
-            let state = self.lock();
+            let mut state = self.lock();
             let Some(entry) = state.resources.get(id) else {
                 return Err(ApiError::NotFound(format!("resource {id} not found")));
             };
@@ -1456,12 +1473,20 @@ impl Engine {
                     )));
                 }
             }
+            // From here until each is gone, nothing new may reference any of them: the check
+            // above holds while the children's `on_delete` run.
+            state.set_deleting(&order, true);
             (root, order)
         };
         let mut count = 0;
-        for member in order {
-            if self.delete_one(&member).await? {
-                count += 1;
+        for (index, member) in order.iter().enumerate() {
+            match self.delete_one(member).await {
+                Ok(true) => count += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    self.lock().set_deleting(&order[index..], false);
+                    return Err(err);
+                }
             }
         }
         Ok((root, count))
@@ -1725,6 +1750,25 @@ struct EngineBackend {
     permit: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
+impl EngineBackend {
+    /// Takes a dispatch slot again when this backend's event does not hold one.
+    async fn ensure_permit(&self) {
+        let held = match self.permit.lock() {
+            Ok(slot) => slot.is_some(),
+            Err(poisoned) => poisoned.into_inner().is_some(),
+        };
+        if held {
+            return;
+        }
+        if let Ok(permit) = self.permits.clone().acquire_owned().await {
+            match self.permit.lock() {
+                Ok(mut slot) => *slot = Some(permit),
+                Err(poisoned) => *poisoned.into_inner() = Some(permit),
+            }
+        }
+    }
+}
+
 impl RuntimeBackend for EngineBackend {
     fn apply_resource(&self, child: ChildResource) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
@@ -1833,12 +1877,29 @@ impl ProviderRegistry for Engine {
             let mut deleted = 0;
             // Planned again after each round, for resources applied while it ran.
             loop {
-                let plan = self.lock().deletion_plan(&name).map_err(blocked)?;
+                let plan = {
+                    let mut state = self.lock();
+                    let plan = state.deletion_plan(&name).map_err(blocked)?;
+                    // Nothing new may reference them while the plan runs.
+                    let members: Vec<String> =
+                        plan.iter().flat_map(|id| state.owned_tree(id)).collect();
+                    state.set_deleting(&members, true);
+                    plan
+                };
                 if plan.is_empty() {
                     return Ok(deleted);
                 }
-                for id in plan {
-                    match self.delete(&id).await {
+                for (index, id) in plan.iter().enumerate() {
+                    let outcome = self.delete(id).await;
+                    if matches!(&outcome, Err(err) if !matches!(err, ApiError::NotFound(_))) {
+                        let mut state = self.lock();
+                        let rest: Vec<String> = plan[index..]
+                            .iter()
+                            .flat_map(|id| state.owned_tree(id))
+                            .collect();
+                        state.set_deleting(&rest, false);
+                    }
+                    match outcome {
                         Ok((_, count)) => deleted += count,
                         // Deleted already, with the resource that owned it.
                         Err(ApiError::NotFound(_)) => {}

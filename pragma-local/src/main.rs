@@ -65,7 +65,7 @@ struct ServeArgs {
     #[arg(long, default_value_t = 200)]
     retry_delay_ms: u64,
     /// How long one attempt's handler may run before it counts as failed, in seconds.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     handler_timeout_secs: u64,
     /// Starts the worker binary at PATH (built with the SDK's `worker_main`) and hosts its
     /// provider; may be given several times, each worker announcing a provider of its own

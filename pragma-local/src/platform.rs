@@ -157,8 +157,11 @@ impl PlatformBuilder {
     /// How long one attempt's handler may run before it is abandoned and counts as a failed
     /// attempt (default ten minutes), so that a handler that never returns cannot keep its
     /// resource processing, and its dispatch slot taken, for ever.
+    ///
+    /// A zero timeout is taken as one millisecond. When a worker-hosted handler times out,
+    /// the worker is not told and may still be running it (see [`Engine`]).
     pub fn handler_timeout(mut self, timeout: Duration) -> Self {
-        self.retry.handler_timeout = timeout;
+        self.retry.handler_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 

@@ -201,3 +201,59 @@ async fn a_cascading_provider_delete_blocked_by_another_provider_deletes_nothing
     assert_eq!(body["resources_deleted"], 2, "{body}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_owner_cannot_gain_references_while_its_children_are_deleted() {
+    let recorder = Arc::new(Recorder::default());
+    // Slow retries make the child's failing delete take a while.
+    let server = common::start_with(&recorder, |b| {
+        b.retry(3, std::time::Duration::from_millis(300))
+    })
+    .await;
+    let client = client(&server);
+    client
+        .apply_resource(&raw("parent", "p", json!({"value": "flaky"}), PENDING))
+        .await
+        .unwrap();
+    wait_for(&client, ("test", "parent", "p"), READY).await;
+    wait_for(&client, ("test", "flaky", "p-child"), READY).await;
+
+    recorder
+        .failures_left
+        .store(3, std::sync::atomic::Ordering::SeqCst);
+    let deleting = tokio::spawn({
+        let client = client.clone();
+        async move { client.delete_resource("test", "parent", "p").await }
+    });
+    let mut dependent = raw("echo", "late", json!({}), PENDING);
+    dependent.dependencies = vec![pragma_sdk::models::ResourceReference::new(
+        "test", "parent", "p",
+    )];
+    // Until the delete is under way the apply may pass; once it is, it must be refused.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let refused = loop {
+        let child = client
+            .get_resource("test", "flaky", "p-child")
+            .await
+            .unwrap();
+        if child.lifecycle_state == LifecycleState::Processing {
+            break client.apply_resource(&dependent).await.unwrap_err();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child's delete did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(refused.status().map(|s| s.as_u16()), Some(409), "{refused}");
+    assert!(
+        refused.to_string().contains("is being deleted"),
+        "{refused}"
+    );
+
+    let err = deleting.await.unwrap().unwrap_err();
+    assert!(err.status().is_some_and(|s| s.is_server_error()), "{err}");
+    // The delete failed, so the owner may be referenced again.
+    client.apply_resource(&dependent).await.unwrap();
+    server.shutdown().await;
+}

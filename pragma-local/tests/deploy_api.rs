@@ -555,6 +555,19 @@ fn recorded_pids(dir: &Path, name: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Waits until the fake cargo has recorded its own pid and its compiler's, so that killing
+/// it cannot come before it has started everything it starts.
+async fn wait_for_pids(dir: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while recorded_pids(dir, "cargo").is_empty() || recorded_pids(dir, "compiler").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fake cargo did not start its compiler"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Whether `pid` is gone (or only a zombie waiting for its new parent to reap it).
 fn gone(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -639,6 +652,7 @@ async fn deleting_a_provider_cancels_its_builds() {
         .await
         .unwrap();
     wait_status(client, "stuck", &running.version, BuildStatus::Building).await;
+    wait_for_pids(scratch.path()).await;
     let pending = client
         .push_provider("stuck", fake_crate(true))
         .await

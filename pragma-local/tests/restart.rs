@@ -194,26 +194,30 @@ async fn nothing_new_may_reference_a_resource_being_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let served = serve(&dir.path().join("data")).await;
     let client = served.client.clone();
-    client
-        .apply_resource(&slow("doomed", json!("v"), LifecycleState::Pending))
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client
-        .get_resource("demo", "slow", "doomed")
-        .await
-        .unwrap()
-        .lifecycle_state
-        != LifecycleState::Ready
-    {
-        assert!(Instant::now() < deadline, "doomed did not become ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut doomed = slow("doomed", json!("v"), LifecycleState::Pending);
+    doomed.config.insert("delay_ms".to_owned(), json!(3000));
+    client.apply_resource(&doomed).await.unwrap();
+    let state = |wanted: LifecycleState| {
+        let client = client.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let found = client.get_resource("demo", "slow", "doomed").await.unwrap();
+                if found.lifecycle_state == wanted {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "doomed did not become {wanted}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    state(LifecycleState::Ready).await;
     let deleting = tokio::spawn({
         let client = client.clone();
         async move { client.delete_resource("demo", "slow", "doomed").await }
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Its `on_delete` takes three seconds; the apply lands while it runs.
+    state(LifecycleState::Processing).await;
     let reference = json!({"provider": "demo", "resource": "slow", "name": "doomed",
                            "field": "outputs.value"});
     let err = client

@@ -231,9 +231,9 @@ pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<Vec<Manifest>, Manife
 
 /// `manifests` reordered so that every resource comes after the others of the set that it
 /// references (in its config or its `depends_on`); otherwise the order is kept. Applying
-/// them in this order lets a file name a resource before the one it depends on. Manifests
-/// in a reference cycle keep their order (the platform refuses the cycle when they are
-/// applied).
+/// them in this order lets a file name a resource before the one it depends on. Within a
+/// reference cycle, which the platform refuses when the manifests are applied, the order is
+/// that of a depth-first walk from the first of them.
 ///
 /// ```
 /// let text = "provider: p\nresource: app\nname: web\ndepends_on: [p/db/main]\n---\n\

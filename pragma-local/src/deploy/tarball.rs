@@ -171,10 +171,11 @@ fn unpack_inner(gzipped: &[u8], dest: &Path, limit: u64) -> Result<(), TarballEr
                         target.display()
                     ))
                 })?;
-                // A hard link names an existing file; only its last component may be a link.
-                if let Some(link) = inside.parent().and_then(|p| earlier_link(p, &links)) {
+                // A hard link to a symbolic link is a second symbolic link, read from its new
+                // place, so its target may not be, or pass through, an earlier link at all.
+                if let Some(link) = earlier_link(&inside, &links) {
                     return Err(unsafe_entry(format!(
-                        "the link target {} resolves through the link {} made by an earlier entry",
+                        "the link target {} is or passes through the link {} made by an earlier entry",
                         target.display(),
                         link.display()
                     )));
@@ -306,7 +307,7 @@ mod tests {
     fn refuses_entries_through_earlier_links() {
         // What each case shows, and the entries it adds after Cargo.toml.
         type Case = (&'static str, fn(&mut Tar));
-        let cases: [Case; 4] = [
+        let cases: [Case; 5] = [
             // sub/up leads to the root, so sub/up/escape -> ../outside leads out.
             ("link through a link", |b| {
                 link(b, "sub/up", "..");
@@ -327,6 +328,14 @@ mod tests {
                 header.set_size(0);
                 b.append_link(&mut header, "manifest", "sub/up/Cargo.toml")
                     .unwrap();
+            }),
+            // A hard link to sub/up is a second `..` link, at the root, pointing outside.
+            ("hard link to a link", |b| {
+                link(b, "sub/up", "..");
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(tar::EntryType::Link);
+                header.set_size(0);
+                b.append_link(&mut header, "top", "sub/up").unwrap();
             }),
         ];
         for (what, build) in cases {

@@ -682,7 +682,10 @@ impl Backoff {
         Backoff {
             initial: spec.initial_backoff,
             max: spec.max_backoff,
-            healthy_after: (spec.initial_backoff * 10).max(spec.max_backoff),
+            healthy_after: spec
+                .initial_backoff
+                .saturating_mul(10)
+                .max(spec.max_backoff),
             next: spec.initial_backoff,
         }
     }
@@ -698,7 +701,7 @@ impl Backoff {
     /// The wait before the next start; the one after it is twice as long, up to the longest.
     fn next_wait(&mut self) -> Duration {
         let wait = self.next;
-        self.next = (self.next * 2).min(self.max);
+        self.next = self.next.saturating_mul(2).min(self.max);
         wait
     }
 }

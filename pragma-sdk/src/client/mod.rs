@@ -242,7 +242,8 @@ impl Answer {
         if expected > limit as u64 {
             return Err(too_large());
         }
-        let mut body = Vec::with_capacity(expected as usize);
+        // The declared length is the server's word; memory is taken as bytes arrive.
+        let mut body = Vec::with_capacity(expected.min(64 << 10) as usize);
         while let Some(chunk) = response
             .chunk()
             .await
@@ -307,8 +308,6 @@ fn typed_decode_error(method: &str, url: &str, err: decode::DecodeError) -> Erro
     }
 }
 
-/// The count `key` of an answer such as `{"retried_count": 3}`; other fields are ignored,
-/// as a newer server may add some.
 /// Fails unless the server answered with the resource called `name`.
 fn same_name(raw: &RawResource, name: &str, method: &str, url: &str) -> Result<(), Error> {
     if raw.name == name {
@@ -322,6 +321,8 @@ fn same_name(raw: &RawResource, name: &str, method: &str, url: &str) -> Result<(
     })
 }
 
+/// The count `key` of an answer such as `{"retried_count": 3}`; other fields are ignored,
+/// as a newer server may add some.
 fn count(
     counts: &HashMap<String, serde_json::Value>,
     key: &str,
@@ -442,7 +443,8 @@ impl AsyncPragmaClient {
                 limit: self.inner.max_response_size,
             });
         }
-        let deadline = tokio::time::Instant::now() + self.inner.timeout;
+        // A timeout too long for the clock means no deadline.
+        let deadline = tokio::time::Instant::now().checked_add(self.inner.timeout);
         Err(status_error(method, url, status, response, deadline).await)
     }
 
@@ -527,7 +529,7 @@ async fn status_error(
     url: String,
     status: StatusCode,
     mut response: reqwest::Response,
-    deadline: tokio::time::Instant,
+    deadline: Option<tokio::time::Instant>,
 ) -> Error {
     if status.is_redirection() {
         let location = response
@@ -548,7 +550,11 @@ async fn status_error(
     }
     let mut body = Vec::new();
     while body.len() < MAX_ERROR_BODY {
-        match tokio::time::timeout_at(deadline, response.chunk()).await {
+        let chunk = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, response.chunk()).await,
+            None => Ok(response.chunk().await),
+        };
+        match chunk {
             Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
             Ok(Ok(None) | Err(_)) | Err(_) => break,
         }

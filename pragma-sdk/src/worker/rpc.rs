@@ -231,13 +231,29 @@ const WRITE_BATCH: usize = 256 * 1024;
 
 type Pending = HashMap<u64, oneshot::Sender<Result<Value, CallError>>>;
 
+/// Removes an open request from the pending map when its waiter goes away.
+struct PendingGuard {
+    pending: Arc<Mutex<Pending>>,
+    id: u64,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        pending.remove(&self.id);
+    }
+}
+
 /// The sending side of a connection: requests with correlation, responses, notifications.
 ///
 /// Shared as `Arc<RpcPeer>` by every task that talks on the connection.
 #[derive(Debug)]
 pub struct RpcPeer {
     outgoing: mpsc::UnboundedSender<Vec<u8>>,
-    pending: Mutex<Pending>,
+    pending: Arc<Mutex<Pending>>,
     next_id: AtomicU64,
     closed: watch::Receiver<Option<String>>,
 }
@@ -288,7 +304,14 @@ impl RpcPeer {
             self.lock_pending().remove(&id);
         }
         let closed = self.closed.clone();
+        let guard = PendingGuard {
+            pending: self.pending.clone(),
+            id,
+        };
         async move {
+            // Dropping the future (a caller that gave up) forgets the request, so a late
+            // answer is ignored and nothing is kept for it.
+            let _guard = guard;
             sent.map_err(CallError::Closed)?;
             tokio::select! {
                 biased;
@@ -392,7 +415,7 @@ impl Connection {
         let (closed_tx, closed_rx) = watch::channel(None);
         let peer = Arc::new(RpcPeer {
             outgoing: outgoing_tx,
-            pending: Mutex::new(HashMap::new()),
+            pending: Arc::new(Mutex::new(HashMap::new())),
             next_id: AtomicU64::new(1),
             closed: closed_rx.clone(),
         });
@@ -510,6 +533,28 @@ async fn read_loop<R: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_request_given_up_on_is_forgotten() {
+        let (near, far) = tokio::io::duplex(1 << 16);
+        let near = Connection::start(near);
+        // The far side reads the request but never answers it.
+        let _far = Connection::start(far);
+        let waiting = near.peer.request("slow", Value::Null);
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(50), waiting).await;
+        assert!(gave_up.is_err(), "no answer came");
+        assert_eq!(near.peer.open_requests(), 0);
+
+        let kept = near.peer.request("slow", Value::Null);
+        tokio::pin!(kept);
+        let still = tokio::time::timeout(std::time::Duration::from_millis(20), &mut kept).await;
+        assert!(still.is_err());
+        assert_eq!(
+            near.peer.open_requests(),
+            1,
+            "a request still awaited stays open"
+        );
+    }
 
     #[test]
     fn parses_each_kind() {
