@@ -4,6 +4,10 @@
 //! key; optional keys are `Option`s and keys the server fills with a default decode to that
 //! default when absent. Typed views over these models (a resource whose config and outputs are
 //! Rust structs) live in [`crate::authoring`].
+//!
+//! Keys a newer server adds are ignored. Limitation: a value of an enumerated field that the
+//! spec does not list (a new `lifecycle_state` or build `status`, say) fails the decode of
+//! the whole answer; only [`HealthStatus`] has a catch-all variant.
 
 use std::fmt;
 
