@@ -4,7 +4,7 @@
 //! - [`client`]: the typed API client, async ([`AsyncPragmaClient`]) and blocking
 //!   ([`PragmaClient`], behind the default-on `blocking` feature).
 //! - [`authoring`]: writing providers: configs, outputs, resource types, lifecycle handlers,
-//!   the [`Provider`](authoring::Provider) registry and the test harness.
+//!   the [`Provider`] registry and the test harness.
 //! - [`manifest`]: resources written as YAML manifests.
 //! - [`worker`]: running a provider as a worker process over the worker protocol.
 #![warn(missing_docs)]
