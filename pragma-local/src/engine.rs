@@ -3,7 +3,7 @@
 //! retries failures into dead-letter events, and deletes resources with what they own.
 //!
 //! All state lives in memory behind one mutex that is never held across an `await`; each
-//! change is also sent to the [`Store`] as one transaction. Applies wait until their change is
+//! change is also sent to the store as one transaction. Applies wait until their change is
 //! committed before answering; the dispatch path does not wait, since an event that was not
 //! yet marked done in the store is dispatched again after a restart (at-least-once delivery).
 
