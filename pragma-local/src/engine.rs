@@ -1032,6 +1032,11 @@ impl Engine {
                     {
                         return Ok(existing.raw.clone());
                     }
+                    if existing.deleting {
+                        return Err(ApiError::Conflict(format!(
+                            "resource {id} is being deleted; apply it again once it is gone"
+                        )));
+                    }
                     if busy {
                         return Err(ApiError::Conflict(format!(
                             "resource {id} is {}; apply again once it is ready or failed",
@@ -1128,6 +1133,55 @@ impl Engine {
             (&a.name, &a.provider, &a.resource).cmp(&(&b.name, &b.provider, &b.resource))
         });
         out
+    }
+
+    /// Deletes every resource of the provider `name` (see `ProviderRegistry::delete_resources`).
+    async fn cascade(&self, name: &str) -> Result<u64, RegistryError> {
+        let name = name.to_owned();
+        let blocked = |message: String| RegistryError::Blocked {
+            provider: name.clone(),
+            message,
+        };
+        let mut deleted = 0;
+        // Planned again after each round, for resources applied while it ran.
+        loop {
+            let plan = {
+                let mut state = self.lock();
+                let plan = state.deletion_plan(&name).map_err(blocked)?;
+                // Nothing new may reference them while the plan runs.
+                let members: Vec<String> =
+                    plan.iter().flat_map(|id| state.owned_tree(id)).collect();
+                state.set_deleting(&members, true);
+                plan
+            };
+            if plan.is_empty() {
+                return Ok(deleted);
+            }
+            for (index, id) in plan.iter().enumerate() {
+                let outcome = self.delete(id).await;
+                if matches!(&outcome, Err(err) if !matches!(err, ApiError::NotFound(_))) {
+                    let mut state = self.lock();
+                    let rest: Vec<String> = plan[index..]
+                        .iter()
+                        .flat_map(|id| state.owned_tree(id))
+                        .collect();
+                    state.set_deleting(&rest, false);
+                }
+                match outcome {
+                    Ok((_, count)) => deleted += count,
+                    // Deleted already, with the resource that owned it.
+                    Err(ApiError::NotFound(_)) => {}
+                    Err(ApiError::Conflict(message)) => return Err(blocked(message)),
+                    Err(ApiError::Internal(message)) => return Err(RegistryError::Store(message)),
+                    Err(err) => {
+                        return Err(RegistryError::DeleteFailed {
+                            provider: name.clone(),
+                            message: err.to_string(),
+                        })
+                    }
+                }
+            }
+        }
     }
 
     /// The dispatch slots of `provider`.
@@ -1238,7 +1292,12 @@ impl Engine {
         let resolved = references::resolve(&entry.raw.config, &Lookups(state));
         let config = match (resolved, event.event_type) {
             (Ok(config), _) => config,
-            (Err(_), EventType::Delete) => entry.raw.config.clone(),
+            // A delete gets the config last applied with success when references no longer
+            // resolve, so that a resource whose reference broke can still be deleted.
+            (Err(_), EventType::Delete) => entry
+                .applied
+                .clone()
+                .unwrap_or_else(|| entry.raw.config.clone()),
             (Err(message), _) => return Prepared::Unresolvable(Box::new(event), message),
         };
         let previous_config = match (&event.event_type, &entry.applied, &event.previous_config) {
@@ -1446,7 +1505,19 @@ impl Engine {
 
     /// Deletes the resource `id` after what it owns, running each one's `on_delete`, and
     /// returns it as it was with how many resources were deleted in all.
+    ///
+    /// The delete runs as a task of its own, so that it goes on to the end (and leaves no
+    /// resource marked as being deleted) when the caller stops waiting, as an HTTP client
+    /// that disconnects does.
     pub(crate) async fn delete(&self, id: &str) -> Result<(RawResource, u64), ApiError> {
+        let engine = self.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move { engine.delete_tree(&id).await })
+            .await
+            .unwrap_or_else(|err| Err(ApiError::Internal(format!("the delete task failed: {err}"))))
+    }
+
+    async fn delete_tree(&self, id: &str) -> Result<(RawResource, u64), ApiError> {
         let (root, order) = {
             let mut state = self.lock();
             let Some(entry) = state.resources.get(id) else {
@@ -1868,54 +1939,20 @@ impl ProviderRegistry for Engine {
     }
 
     fn delete_resources(&self, name: &str) -> BoxFuture<'_, Result<u64, RegistryError>> {
+        let engine = self.clone();
         let name = name.to_owned();
+        // A task of its own, so that the cascade goes on to the end when the caller stops
+        // waiting and leaves nothing marked as being deleted.
         Box::pin(async move {
-            let blocked = |message: String| RegistryError::Blocked {
-                provider: name.clone(),
-                message,
-            };
-            let mut deleted = 0;
-            // Planned again after each round, for resources applied while it ran.
-            loop {
-                let plan = {
-                    let mut state = self.lock();
-                    let plan = state.deletion_plan(&name).map_err(blocked)?;
-                    // Nothing new may reference them while the plan runs.
-                    let members: Vec<String> =
-                        plan.iter().flat_map(|id| state.owned_tree(id)).collect();
-                    state.set_deleting(&members, true);
-                    plan
-                };
-                if plan.is_empty() {
-                    return Ok(deleted);
-                }
-                for (index, id) in plan.iter().enumerate() {
-                    let outcome = self.delete(id).await;
-                    if matches!(&outcome, Err(err) if !matches!(err, ApiError::NotFound(_))) {
-                        let mut state = self.lock();
-                        let rest: Vec<String> = plan[index..]
-                            .iter()
-                            .flat_map(|id| state.owned_tree(id))
-                            .collect();
-                        state.set_deleting(&rest, false);
-                    }
-                    match outcome {
-                        Ok((_, count)) => deleted += count,
-                        // Deleted already, with the resource that owned it.
-                        Err(ApiError::NotFound(_)) => {}
-                        Err(ApiError::Conflict(message)) => return Err(blocked(message)),
-                        Err(ApiError::Internal(message)) => {
-                            return Err(RegistryError::Store(message))
-                        }
-                        Err(err) => {
-                            return Err(RegistryError::DeleteFailed {
-                                provider: name.clone(),
-                                message: err.to_string(),
-                            })
-                        }
-                    }
-                }
-            }
+            let provider = name.clone();
+            tokio::spawn(async move { engine.cascade(&name).await })
+                .await
+                .unwrap_or_else(|err| {
+                    Err(RegistryError::DeleteFailed {
+                        provider,
+                        message: format!("the delete task failed: {err}"),
+                    })
+                })
         })
     }
 }

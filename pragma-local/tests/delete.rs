@@ -250,10 +250,62 @@ async fn an_owner_cannot_gain_references_while_its_children_are_deleted() {
         refused.to_string().contains("is being deleted"),
         "{refused}"
     );
+    // Nor may the owner itself be applied again meanwhile (that would clear its mark).
+    let again = client
+        .apply_resource(&raw("parent", "p", json!({"value": "flaky"}), PENDING))
+        .await
+        .unwrap_err();
+    assert_eq!(again.status().map(|s| s.as_u16()), Some(409), "{again}");
+    assert!(again.to_string().contains("is being deleted"), "{again}");
 
     let err = deleting.await.unwrap().unwrap_err();
     assert!(err.status().is_some_and(|s| s.is_server_error()), "{err}");
     // The delete failed, so the owner may be referenced again.
     client.apply_resource(&dependent).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_delete_goes_on_when_its_caller_stops_waiting() {
+    let recorder = Arc::new(Recorder::default());
+    let server = common::start_with(&recorder, |b| {
+        b.retry(3, std::time::Duration::from_millis(300))
+    })
+    .await;
+    let client = client(&server);
+    client
+        .apply_resource(&raw("parent", "q", json!({"value": "flaky"}), PENDING))
+        .await
+        .unwrap();
+    wait_for(&client, ("test", "parent", "q"), READY).await;
+    wait_for(&client, ("test", "flaky", "q-child"), READY).await;
+    // The child's delete fails twice, then succeeds: about 600 ms.
+    recorder
+        .failures_left
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    let impatient = pragma_sdk::AsyncPragmaClient::builder()
+        .base_url(server.base_url())
+        .no_auth()
+        .timeout(std::time::Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let err = impatient
+        .delete_resource("test", "parent", "q")
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while client.get_resource("test", "parent", "q").await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delete did not go on"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(client
+        .get_resource("test", "flaky", "q-child")
+        .await
+        .unwrap_err()
+        .is_not_found());
     server.shutdown().await;
 }

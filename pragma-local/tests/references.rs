@@ -236,3 +236,46 @@ async fn a_diamond_updates_its_bottom_exactly_once() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_resource_whose_reference_cannot_resolve_can_still_be_deleted() {
+    let recorder = Arc::new(Recorder::default());
+    let server = start(&recorder).await;
+    let client = client(&server);
+    client
+        .apply_resource(&raw("echo", "draft", json!({}), DRAFT))
+        .await
+        .unwrap();
+    client
+        .apply_resource(&raw("echo", "user", json!({"value": "x"}), PENDING))
+        .await
+        .unwrap();
+    wait_value(&client, "user", "x").await;
+    // Now it references a draft, which never becomes ready: the update waits.
+    client
+        .apply_resource(&raw(
+            "echo",
+            "user",
+            json!({"value": value_of("draft")}),
+            PENDING,
+        ))
+        .await
+        .unwrap();
+    let deleted = client
+        .delete_resource("test", "echo", "user")
+        .await
+        .unwrap();
+    assert_eq!(deleted.unwrap().name, "user");
+    // Its delete handler got the config last applied.
+    let calls = recorder.calls();
+    let delete = calls
+        .iter()
+        .find(|c| c.event == EventType::Delete && c.name == "user")
+        .unwrap();
+    assert_eq!(delete.value, "x");
+    client
+        .delete_resource("test", "echo", "draft")
+        .await
+        .unwrap();
+    server.shutdown().await;
+}
