@@ -221,6 +221,45 @@ fn unpack_inner(gzipped: &[u8], dest: &Path, limit: u64) -> Result<(), TarballEr
     if !saw_manifest {
         return Err(TarballError::NoManifest);
     }
+    // Links made later can change where an earlier link leads, so every link is followed
+    // once the whole tree is there; each must end inside it, and the manifest must be a file.
+    let root = std::fs::canonicalize(dest).map_err(|e| TarballError::Io(e.kind().to_string()))?;
+    check_links_resolve_inside(&root, &root)?;
+    let manifest = std::fs::symlink_metadata(root.join("Cargo.toml"))
+        .map_err(|e| TarballError::Io(e.kind().to_string()))?;
+    if !manifest.is_file() {
+        return Err(TarballError::NoManifest);
+    }
+    Ok(())
+}
+
+/// Follows every symbolic link under `dir` (without descending through links) and fails on
+/// the first that leads outside `root` or nowhere.
+fn check_links_resolve_inside(root: &Path, dir: &Path) -> Result<(), TarballError> {
+    let io = |e: std::io::Error| TarballError::Io(e.kind().to_string());
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io)?;
+        let shown = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        if kind.is_symlink() {
+            let inside = std::fs::canonicalize(&path)
+                .map(|target| target.starts_with(root))
+                .unwrap_or(false);
+            if !inside {
+                return Err(TarballError::Unsafe {
+                    entry: shown,
+                    reason: "the link leads outside the build directory, or nowhere".into(),
+                });
+            }
+        } else if kind.is_dir() {
+            check_links_resolve_inside(root, &path)?;
+        }
+    }
     Ok(())
 }
 
@@ -359,6 +398,41 @@ mod tests {
             assert!(!dest.exists(), "{what}");
             assert!(!root.join("outside").exists(), "{what}");
         }
+    }
+
+    #[test]
+    fn links_made_later_cannot_turn_an_earlier_one_outward() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("build").join("src");
+        let bytes = tarball(|b| {
+            file(b, "Cargo.toml", b"[package]");
+            // Lexically inside when it is made; once a..e all lead to the root, the five
+            // `..` climb above it.
+            link(b, "Cargo.toml", "a/b/c/d/e/../../../../../victim.txt");
+            for name in ["a", "b", "c", "d", "e"] {
+                link(b, name, ".");
+            }
+            file(b, "src/main.rs", b"fn main() {}");
+        });
+        let err = unpack(&bytes, &dest, 1 << 20).unwrap_err();
+        let TarballError::Unsafe { entry, reason } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(entry, "Cargo.toml");
+        assert!(reason.contains("outside the build directory"), "{reason}");
+        assert!(!dest.exists(), "a refused tarball leaves nothing");
+
+        // A link to a directory inside, made before its target, is fine.
+        let bytes = tarball(|b| {
+            file(b, "Cargo.toml", b"[package]");
+            link(b, "docs", "book/src");
+            file(b, "book/src/intro.md", b"hello");
+        });
+        unpack(&bytes, &dest, 1 << 20).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dest.join("docs/intro.md")).unwrap(),
+            "hello"
+        );
     }
 
     #[test]
