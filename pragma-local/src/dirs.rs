@@ -23,6 +23,34 @@ pub(crate) fn absolute_dir(dir: &Path) -> Result<PathBuf, String> {
     std::fs::canonicalize(dir).map_err(|err| format!("cannot resolve it: {err}"))
 }
 
+/// Makes `dir` readable by its owner only when others could read it, as a data directory
+/// made before (or by hand) may be: it holds secret values in clear.
+///
+/// # Errors
+///
+/// The I/O error of reading or changing its permissions, as text.
+pub(crate) fn restrict_to_owner(dir: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(|err| format!("cannot read its permissions: {err}"))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|err| format!("cannot make it private: {err}"))?;
+            tracing::warn!(
+                mode = format!("{:o}", mode & 0o777),
+                "the data directory was open to others; it is now readable by its owner only"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +86,18 @@ mod tests {
         std::fs::write(&file, b"x").unwrap();
         let err = absolute_dir(&file.join("sub")).unwrap_err();
         assert!(err.starts_with("cannot create it"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_data_dir_open_to_others_is_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("open");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        restrict_to_owner(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 }

@@ -186,6 +186,12 @@ impl PlatformBuilder {
                         path: dir.clone(),
                         message,
                     })?;
+                crate::dirs::restrict_to_owner(&absolute).map_err(|message| {
+                    PlatformError::DataDir {
+                        path: dir.clone(),
+                        message,
+                    }
+                })?;
                 Some(absolute)
             }
             _ => None,
@@ -309,9 +315,7 @@ impl Platform {
         tracing::info!(addr = %local, "serving the Pragmatiks API");
         self.start();
         let served = axum::serve(listener, self.router())
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|err| PlatformError::Serve(err.to_string()));
         self.stop_workers().await;
@@ -407,5 +411,32 @@ impl Drop for EphemeralServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM (what service managers and `kill` send), so that
+/// either stops the server cleanly: workers are shut down and running builds killed.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

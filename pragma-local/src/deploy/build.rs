@@ -109,6 +109,9 @@ impl BuildLog {
 pub(crate) struct Builder {
     pub cargo: PathBuf,
     pub target_dir: PathBuf,
+    /// Where pushed code and build state live (the data dir, or a scratch dir), shown as
+    /// `<data>` in logs.
+    pub data_root: PathBuf,
     /// How long one build may run before it is killed.
     pub timeout: Duration,
 }
@@ -158,8 +161,8 @@ pub(crate) struct PathScrubber {
 
 impl PathScrubber {
     /// Placeholders for the build directory (`<build>`), the target dir (`<target>`), the
-    /// SDK's workspace (`<sdk>`) and the home directory (`~`).
-    pub(crate) fn new(source: &Path, target_dir: &Path) -> Self {
+    /// platform's data (`<data>`), the SDK's workspace (`<sdk>`) and the home directory (`~`).
+    pub(crate) fn new(source: &Path, target_dir: &Path, data_root: &Path) -> Self {
         let mut prefixes = Vec::new();
         let mut add = |path: &Path, placeholder: &'static str| {
             let forms = [Some(path.to_owned()), std::fs::canonicalize(path).ok()];
@@ -173,6 +176,7 @@ impl PathScrubber {
         };
         add(source, "<build>");
         add(target_dir, "<target>");
+        add(data_root, "<data>");
         if let Some(workspace) = sdk_dir().parent() {
             add(workspace, "<sdk>");
         }
@@ -285,7 +289,7 @@ impl Builder {
         let deadline = Instant::now()
             .checked_add(self.timeout)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
-        let scrubber = PathScrubber::new(source, &self.target_dir);
+        let scrubber = PathScrubber::new(source, &self.target_dir, &self.data_root);
         let manifest = source.join("Cargo.toml");
         detach_from_workspace(&manifest).map_err(|e| format!("cannot read Cargo.toml: {e}"))?;
         let mut command = Command::new(&self.cargo);
@@ -403,7 +407,7 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let source = base.path().join("p").join("20260101.000000").join("src");
         let target = base.path().join("target");
-        let scrubber = PathScrubber::new(&source, &target);
+        let scrubber = PathScrubber::new(&source, &target, base.path());
         let line = format!(
             "   Compiling p v0.1.0 ({}) into {}/release, not {}2",
             source.display(),
@@ -417,5 +421,10 @@ mod tests {
         );
         assert!(!scrubbed.ends_with("<target>2"), "{scrubbed}");
         assert_eq!(scrubber.path(&target.join("release")), "<target>/release");
+        let elsewhere = format!("failed to read `{}/p/x/Cargo.toml`", base.path().display());
+        assert_eq!(
+            scrubber.scrub(&elsewhere),
+            "failed to read `<data>/p/x/Cargo.toml`"
+        );
     }
 }

@@ -244,6 +244,7 @@ impl Deployments {
         let builder = Builder {
             cargo: options.cargo.clone(),
             target_dir,
+            data_root: data_dir.clone().unwrap_or_else(|| root.clone()),
             timeout: options.build_timeout,
         };
         let deployments = Deployments {
