@@ -455,3 +455,27 @@ async fn a_worker_that_keeps_failing_after_its_handshake_is_restarted_ever_more_
     assert!((2..=10).contains(&restarts), "{restarts} restarts in 3 s");
     worker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_worker_that_exits_before_its_handshake_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = WorkerSpec::new("sh")
+        .args(["-c", "exit 3", "quitting-worker"])
+        .read_schemas(false)
+        .socket_dir(dir.path())
+        .handshake_timeout(Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    let err = WorkerProvider::start(spec).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "not the whole handshake timeout"
+    );
+    let WorkerError::Exited { status, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(status.contains('3'), "{status}");
+    assert!(
+        err.to_string().contains("exited before its handshake"),
+        "{err}"
+    );
+}

@@ -125,8 +125,16 @@ pub enum WorkerError {
         #[source]
         source: std::io::Error,
     },
+    /// The worker exited before it handshook.
+    #[error("worker {program} exited before its handshake ({status})")]
+    Exited {
+        /// The program.
+        program: PathBuf,
+        /// How it exited.
+        status: String,
+    },
     /// The worker did not connect and handshake in time; it was killed.
-    #[error("worker {program} (pid {pid:?}) did not handshake within {timeout:?}; killed")]
+    #[error("worker {program} did not handshake within {timeout:?}; killed")]
     HandshakeTimeout {
         /// The program.
         program: PathBuf,
@@ -557,8 +565,20 @@ async fn launch(spec: &WorkerSpec) -> Result<Launched, WorkerError> {
         tokio::spawn(forward_stderr(stderr, pid));
     }
 
-    let accepted =
-        tokio::time::timeout(spec.handshake_timeout, accept(listener, &spec.program)).await;
+    // A worker that exits at once is reported as soon as it does, not after the timeout.
+    let accepted = tokio::time::timeout(spec.handshake_timeout, async {
+        tokio::select! {
+            accepted = accept(listener, &spec.program) => accepted,
+            status = child.wait() => Err(WorkerError::Exited {
+                program: spec.program.clone(),
+                status: match status {
+                    Ok(status) => status.to_string(),
+                    Err(err) => format!("its status is unknown: {err}"),
+                },
+            }),
+        }
+    })
+    .await;
     let _ = std::fs::remove_file(&path);
     match accepted {
         Ok(Ok((connection, handshake))) => {
