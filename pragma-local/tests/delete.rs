@@ -204,19 +204,7 @@ async fn a_cascading_provider_delete_blocked_by_another_provider_deletes_nothing
 
 #[tokio::test]
 async fn an_owner_cannot_gain_references_while_its_children_are_deleted() {
-    let recorder = Arc::new(Recorder::default());
-    // Slow retries make the child's failing delete take a while.
-    let server = common::start_with(&recorder, |b| {
-        b.retry(3, std::time::Duration::from_millis(300))
-    })
-    .await;
-    let client = client(&server);
-    client
-        .apply_resource(&raw("parent", "p", json!({"value": "flaky"}), PENDING))
-        .await
-        .unwrap();
-    wait_for(&client, ("test", "parent", "p"), READY).await;
-    wait_for(&client, ("test", "flaky", "p-child"), READY).await;
+    let (recorder, server, client) = owner_with_a_flaky_child("p").await;
 
     recorder
         .failures_left
@@ -267,18 +255,7 @@ async fn an_owner_cannot_gain_references_while_its_children_are_deleted() {
 
 #[tokio::test]
 async fn a_delete_goes_on_when_its_caller_stops_waiting() {
-    let recorder = Arc::new(Recorder::default());
-    let server = common::start_with(&recorder, |b| {
-        b.retry(3, std::time::Duration::from_millis(300))
-    })
-    .await;
-    let client = client(&server);
-    client
-        .apply_resource(&raw("parent", "q", json!({"value": "flaky"}), PENDING))
-        .await
-        .unwrap();
-    wait_for(&client, ("test", "parent", "q"), READY).await;
-    wait_for(&client, ("test", "flaky", "q-child"), READY).await;
+    let (recorder, server, client) = owner_with_a_flaky_child("q").await;
     // The child's delete fails twice, then succeeds: about 600 ms.
     recorder
         .failures_left
@@ -308,4 +285,29 @@ async fn a_delete_goes_on_when_its_caller_stops_waiting() {
         .unwrap_err()
         .is_not_found());
     server.shutdown().await;
+}
+
+/// A platform whose retries are slow (so that a child's failing delete takes a while), with
+/// the ready owner `test/parent/{name}` and its ready child `test/flaky/{name}-child`.
+async fn owner_with_a_flaky_child(
+    name: &str,
+) -> (
+    Arc<Recorder>,
+    pragma_local::EphemeralServer,
+    pragma_sdk::AsyncPragmaClient,
+) {
+    let recorder = Arc::new(Recorder::default());
+    let server = common::start_with(&recorder, |b| {
+        b.retry(3, std::time::Duration::from_millis(300))
+    })
+    .await;
+    let client = client(&server);
+    client
+        .apply_resource(&raw("parent", name, json!({"value": "flaky"}), PENDING))
+        .await
+        .unwrap();
+    wait_for(&client, ("test", "parent", name), READY).await;
+    let child = format!("{name}-child");
+    wait_for(&client, ("test", "flaky", &child), READY).await;
+    (recorder, server, client)
 }

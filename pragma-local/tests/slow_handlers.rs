@@ -39,13 +39,14 @@ async fn wait_for(
     }
 }
 
-#[tokio::test]
-async fn a_handler_over_its_time_limit_fails_its_attempt() {
-    let server = Platform::builder()
+/// An in-memory platform hosting the demo provider, adjusted by `adjust`, and a client for it.
+async fn serve(
+    adjust: impl FnOnce(pragma_local::PlatformBuilder) -> pragma_local::PlatformBuilder,
+) -> (pragma_local::EphemeralServer, AsyncPragmaClient) {
+    let builder = Platform::builder()
         .in_memory()
-        .retry(2, Duration::from_millis(10))
-        .handler_timeout(Duration::from_millis(300))
-        .provider(pragma_local::demo::slow_provider().unwrap())
+        .provider(pragma_local::demo::slow_provider().unwrap());
+    let server = adjust(builder)
         .build()
         .unwrap()
         .spawn_ephemeral()
@@ -56,6 +57,16 @@ async fn a_handler_over_its_time_limit_fails_its_attempt() {
         .no_auth()
         .build()
         .unwrap();
+    (server, client)
+}
+
+#[tokio::test]
+async fn a_handler_over_its_time_limit_fails_its_attempt() {
+    let (server, client) = serve(|b| {
+        b.retry(2, Duration::from_millis(10))
+            .handler_timeout(Duration::from_millis(300))
+    })
+    .await;
     client.apply_resource(&slow("quick", 10)).await.unwrap();
     client.apply_resource(&slow("stuck", 30_000)).await.unwrap();
     wait_for(
@@ -82,19 +93,7 @@ async fn a_handler_over_its_time_limit_fails_its_attempt() {
 
 #[tokio::test]
 async fn slow_handlers_of_one_provider_do_not_hold_back_another() {
-    let server = Platform::builder()
-        .in_memory()
-        .provider(pragma_local::demo::slow_provider().unwrap())
-        .build()
-        .unwrap()
-        .spawn_ephemeral()
-        .await
-        .unwrap();
-    let client = AsyncPragmaClient::builder()
-        .base_url(server.base_url())
-        .no_auth()
-        .build()
-        .unwrap();
+    let (_server, client) = serve(|b| b).await;
     // More hanging handlers than one provider has dispatch slots.
     for i in 0..40 {
         client
