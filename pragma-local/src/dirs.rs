@@ -13,14 +13,22 @@ use std::path::{Path, PathBuf};
 ///
 /// The I/O error of creating or resolving `dir`, as text.
 pub(crate) fn absolute_dir(dir: &Path) -> Result<PathBuf, String> {
+    create_private(dir).map_err(|err| format!("cannot create it: {err}"))?;
+    std::fs::canonicalize(dir).map_err(|err| format!("cannot resolve it: {err}"))
+}
+
+/// Creates `dir` and its missing parents, readable by their owner only; an existing `dir`
+/// is left as it is.
+///
+/// # Errors
+///
+/// The I/O error of creating it.
+pub(crate) fn create_private(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|err| format!("cannot create it: {err}"))?;
-    std::fs::canonicalize(dir).map_err(|err| format!("cannot resolve it: {err}"))
+    builder.create(dir)
 }
 
 /// Makes `dir` readable by its owner only when others could read it, as a data directory

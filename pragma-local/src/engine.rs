@@ -634,6 +634,19 @@ pub(crate) enum ApplyMode {
     Child,
 }
 
+/// A stored row's JSON body, or the error naming the table and row it came from.
+fn decode_row<T: serde::de::DeserializeOwned>(
+    table: &'static str,
+    id: &str,
+    body: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(body).map_err(|err| StoreError::Corrupt {
+        table,
+        key: id.to_owned(),
+        message: err.to_string(),
+    })
+}
+
 fn is_retryable(err: &DispatchError) -> bool {
     !matches!(
         err,
@@ -722,12 +735,7 @@ impl Engine {
     ) -> Result<Self, StoreError> {
         let mut state = State::default();
         for (id, body) in loaded.resources {
-            let stored: StoredResource =
-                serde_json::from_str(&body).map_err(|err| StoreError::Corrupt {
-                    table: "resources",
-                    key: id.clone(),
-                    message: err.to_string(),
-                })?;
+            let stored: StoredResource = decode_row("resources", &id, &body)?;
             let refs = collect_refs(&stored.resource).unwrap_or_default();
             state.link(&id, &refs);
             let mut entry = Entry::new(stored.resource, refs);
@@ -736,12 +744,7 @@ impl Engine {
         }
         let mut ops = Change::new();
         for (id, body) in loaded.events {
-            let stored: StoredEvent =
-                serde_json::from_str(&body).map_err(|err| StoreError::Corrupt {
-                    table: "events",
-                    key: id.clone(),
-                    message: err.to_string(),
-                })?;
+            let stored: StoredEvent = decode_row("events", &id, &body)?;
             match state.resources.get_mut(&stored.resource_id) {
                 Some(entry) if entry.event.is_none() => {
                     entry.deleting = stored.event.event_type == EventType::Delete;
@@ -764,12 +767,7 @@ impl Engine {
             }
         }
         for (id, body) in loaded.dead_letters {
-            let dead: DeadLetterEvent =
-                serde_json::from_str(&body).map_err(|err| StoreError::Corrupt {
-                    table: "dead_letters",
-                    key: id.clone(),
-                    message: err.to_string(),
-                })?;
+            let dead: DeadLetterEvent = decode_row("dead_letters", &id, &body)?;
             state.dead.insert(id, dead);
         }
         if !ops.is_empty() {

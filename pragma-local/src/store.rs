@@ -127,11 +127,7 @@ fn lock_data_dir(dir: &Path) -> Result<File, StoreError> {
         path: dir.to_path_buf(),
         message: err.to_string(),
     };
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(data_dir_error)?;
+    crate::dirs::create_private(dir).map_err(data_dir_error)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
